@@ -1,0 +1,47 @@
+// Where the codes and block scales of a quantized matrix live: packed codes, the linear and the
+// swizzled scale layouts (DESIGN.md section 2). Torch-free, host+device.
+#pragma once
+
+#include <cstdint>
+
+#include "nvfp4/format.h"
+
+namespace nvfp4 {
+
+// The swizzled layout's tile: 128 rows by 4 scale columns, 512 contiguous bytes.
+constexpr int64_t kSwizzleTileRows = 128;
+constexpr int64_t kSwizzleTileCols = 4;
+
+// Byte offset of the scale of row `row`, scale column `col` in the swizzled layout of a matrix
+// whose scale columns are padded to `padded_cols` (a multiple of 4). Equal to CUTLASS's
+// Sm1xxBlkScaledConfig layouts, cuBLASLt's VEC16_UE4M3 and PyTorch's SWIZZLE_32_4_4.
+NVFP4_HOST_DEVICE int64_t swizzled_scale_offset(int64_t row, int64_t col, int64_t padded_cols) {
+  return ((row / 128) * (padded_cols / 4) + col / 4) * 512 + (row % 32) * 16 +
+         ((row / 32) % 4) * 4 + col % 4;
+}
+
+// Shape of one quantized matrix of `rows` x `k` values stored with `padded_k` columns (codes and
+// scales of the columns past k are zero), and where each of its scales lives.
+struct QuantizedLayout {
+  int64_t rows;
+  int64_t k;         // real columns, a multiple of 16
+  int64_t padded_k;  // stored columns, a multiple of 16, >= k
+  bool swizzled;
+
+  NVFP4_HOST_DEVICE int64_t packed_cols() const { return padded_k / 2; }
+  // Scale columns holding real blocks.
+  NVFP4_HOST_DEVICE int64_t real_scale_cols() const { return k / kBlockSize; }
+  // Scale rows and columns as stored: padded to the 128x4 tile when swizzled.
+  NVFP4_HOST_DEVICE int64_t scale_rows() const {
+    return swizzled ? round_up(rows, kSwizzleTileRows) : rows;
+  }
+  NVFP4_HOST_DEVICE int64_t scale_cols() const {
+    const int64_t cols = padded_k / kBlockSize;
+    return swizzled ? round_up(cols, kSwizzleTileCols) : cols;
+  }
+  NVFP4_HOST_DEVICE int64_t scale_offset(int64_t row, int64_t col) const {
+    return swizzled ? swizzled_scale_offset(row, col, scale_cols()) : row * scale_cols() + col;
+  }
+};
+
+}  // namespace nvfp4

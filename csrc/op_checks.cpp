@@ -1,0 +1,117 @@
+#include "op_checks.h"
+
+#include <ATen/ATen.h>
+#include <c10/util/accumulate.h>
+
+namespace nvfp4 {
+namespace {
+
+bool is_activation_dtype(at::ScalarType dtype) {
+  return dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16;
+}
+
+void check_global_scale(const at::Tensor& global_scale, const at::Tensor& input) {
+  TORCH_CHECK(global_scale.scalar_type() == at::kFloat,
+              "global_scale must be a float32 tensor (the encode scale 2688/amax), got ",
+              global_scale.scalar_type());
+  TORCH_CHECK(global_scale.dim() <= 1 && global_scale.numel() == 1,
+              "global_scale must be 0-dim or of shape [1], got shape ", global_scale.sizes());
+  TORCH_CHECK(global_scale.device() == input.device(), "global_scale must be on the input's device ",
+              input.device(), ", got ", global_scale.device());
+}
+
+void check_blockscale_common(const at::Tensor& scale, const char* name) {
+  TORCH_CHECK(scale.scalar_type() == at::kFloat8_e4m3fn, name, " must be torch.float8_e4m3fn, got ",
+              scale.scalar_type());
+  TORCH_CHECK(scale.dim() == 2 || scale.dim() == 3, name,
+              " must be 2-D [rows, cols] or 3-D [batch, rows, cols], got shape ", scale.sizes());
+  TORCH_CHECK(scale.is_contiguous(), name, " must be contiguous, got strides ", scale.strides());
+}
+
+}  // namespace
+
+void check_output(const at::Tensor& out, const char* name, at::IntArrayRef expected_sizes,
+                  at::ScalarType expected_dtype, const at::Device& expected_device) {
+  TORCH_CHECK(out.scalar_type() == expected_dtype, name, " must have dtype ", expected_dtype, ", got ",
+              out.scalar_type());
+  TORCH_CHECK(out.device() == expected_device, name, " must be on ", expected_device, ", got ",
+              out.device());
+  TORCH_CHECK(out.sizes() == expected_sizes, name, " must have shape ", expected_sizes, ", got ",
+              out.sizes());
+  TORCH_CHECK(out.is_contiguous(), name, " must be contiguous, got strides ", out.strides());
+}
+
+bool is_packed_fp4_dtype(at::ScalarType dtype) {
+  return dtype == at::kByte || dtype == at::ScalarType::Float4_e2m1fn_x2;
+}
+
+QuantizedLayout check_scaled_fp4_quant_args(const at::Tensor& input, const at::Tensor& global_scale,
+                                            bool swizzle, c10::optional<int64_t> padded_k) {
+  TORCH_CHECK(is_activation_dtype(input.scalar_type()),
+              "input must be float32, float16 or bfloat16, got ", input.scalar_type());
+  TORCH_CHECK(input.dim() >= 2, "input must have at least 2 dimensions [..., K], got shape ",
+              input.sizes());
+  const int64_t k = input.size(-1);
+  TORCH_CHECK(k % kBlockSize == 0, "input's last dimension K must be a multiple of ", kBlockSize,
+              " (one block scale per 16 values), got K = ", k);
+  check_global_scale(global_scale, input);
+  const int64_t stored_k = padded_k.value_or(k);
+  TORCH_CHECK(stored_k >= k && stored_k % kBlockSize == 0,
+              "padded_k must be a multiple of 16 and at least K = ", k, ", got ", stored_k);
+  const int64_t rows = c10::multiply_integers(input.sizes().slice(0, input.dim() - 1));
+  return QuantizedLayout{rows, k, stored_k, swizzle};
+}
+
+QuantizedLayout check_dequantize_args(const at::Tensor& packed, const at::Tensor& block_scale,
+                                      const at::Tensor& global_scale, bool swizzled,
+                                      at::ScalarType out_dtype) {
+  TORCH_CHECK(is_packed_fp4_dtype(packed.scalar_type()),
+              "packed must be uint8 or torch.float4_e2m1fn_x2, got ", packed.scalar_type());
+  TORCH_CHECK(packed.dim() == 2, "packed must be 2-D [rows, K/2], got shape ", packed.sizes());
+  TORCH_CHECK(packed.is_contiguous(), "packed must be contiguous, got strides ", packed.strides());
+  const int64_t k = packed.size(1) * 2;
+  TORCH_CHECK(k % kBlockSize == 0, "packed must hold a multiple of 16 values per row (K/2 a multiple of 8), got ",
+              packed.size(1), " bytes per row");
+  TORCH_CHECK(block_scale.scalar_type() == at::kFloat8_e4m3fn,
+              "block_scale must be torch.float8_e4m3fn, got ", block_scale.scalar_type());
+  TORCH_CHECK(block_scale.device() == packed.device(), "block_scale must be on packed's device ",
+              packed.device(), ", got ", block_scale.device());
+  TORCH_CHECK(block_scale.is_contiguous(), "block_scale must be contiguous, got strides ",
+              block_scale.strides());
+  check_global_scale(global_scale, packed);
+  TORCH_CHECK(out_dtype == at::kFloat || out_dtype == at::kHalf || out_dtype == at::kBFloat16,
+              "out_dtype must be float32, float16 or bfloat16, got ", out_dtype);
+  const QuantizedLayout layout{packed.size(0), k, k, swizzled};
+  TORCH_CHECK(block_scale.sizes() == at::IntArrayRef({layout.scale_rows(), layout.scale_cols()}),
+              "block_scale must have shape [", layout.scale_rows(), ", ", layout.scale_cols(), "] (",
+              swizzled ? "swizzled: rows padded to 128, scale columns to 4" : "linear: [rows, K/16]",
+              ") for packed of shape ", packed.sizes(), ", got ", block_scale.sizes());
+  return layout;
+}
+
+void check_linear_blockscale(const at::Tensor& scale) { check_blockscale_common(scale, "scale"); }
+
+void check_swizzled_blockscale(const at::Tensor& scale, int64_t rows, int64_t cols) {
+  check_blockscale_common(scale, "scale");
+  TORCH_CHECK(rows >= 0 && cols >= 0, "rows and cols must be non-negative, got ", rows, " and ", cols);
+  const int64_t padded_rows = round_up(rows, kSwizzleTileRows);
+  const int64_t padded_cols = round_up(cols, kSwizzleTileCols);
+  TORCH_CHECK(scale.size(-2) == padded_rows && scale.size(-1) == padded_cols,
+              "scale must be swizzled with its last two dimensions [", padded_rows, ", ", padded_cols,
+              "] (rows = ", rows, " padded to 128, cols = ", cols, " padded to 4), got shape ",
+              scale.sizes());
+}
+
+std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, int64_t cols) {
+  std::vector<int64_t> sizes = scale.sizes().vec();
+  sizes[sizes.size() - 2] = rows;
+  sizes[sizes.size() - 1] = cols;
+  return sizes;
+}
+
+void check_amax_input(const at::Tensor& input) {
+  TORCH_CHECK(is_activation_dtype(input.scalar_type()),
+              "input must be float32, float16 or bfloat16, got ", input.scalar_type());
+}
+
+}  // namespace nvfp4

@@ -1,0 +1,45 @@
+// Argument checks shared by every device's implementation of the public ops. Each failure is a
+// TORCH_CHECK that names the argument, what was expected and what arrived.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/Optional.h>
+
+#include <initializer_list>
+
+#include "nvfp4/layout.h"
+
+namespace nvfp4 {
+
+// dtype, device, shape and contiguity of a tensor an op writes (an `.out` argument).
+void check_output(const at::Tensor& out, const char* name, at::IntArrayRef expected_sizes,
+                  at::ScalarType expected_dtype, const at::Device& expected_device);
+
+// Packed E2M1 codes arrive as uint8 or as torch.float4_e2m1fn_x2 (a view of the same bytes).
+bool is_packed_fp4_dtype(at::ScalarType dtype);
+
+// scaled_fp4_quant: input [..., K] fp32/fp16/bf16 with K % 16 == 0, global_scale a one-element
+// fp32 tensor on the input's device, padded_k a multiple of 16 >= K. Returns the output layout.
+QuantizedLayout check_scaled_fp4_quant_args(const at::Tensor& input, const at::Tensor& global_scale,
+                                            bool swizzle, c10::optional<int64_t> padded_k);
+
+// dequantize: packed [R, Kp/2], block_scale in the layout `swizzled` names, one-element fp32
+// global_scale, out_dtype fp32/fp16/bf16. Returns the layout of the stored matrix (k = Kp).
+QuantizedLayout check_dequantize_args(const at::Tensor& packed, const at::Tensor& block_scale,
+                                      const at::Tensor& global_scale, bool swizzled,
+                                      at::ScalarType out_dtype);
+
+// swizzle_blockscale: a contiguous float8_e4m3fn [R, S] or [B, R, S] scale matrix.
+void check_linear_blockscale(const at::Tensor& scale);
+
+// unswizzle_blockscale: a contiguous float8_e4m3fn [Rp, Sp] or [B, Rp, Sp] with
+// Rp = roundup(rows, 128) and Sp = roundup(cols, 4).
+void check_swizzled_blockscale(const at::Tensor& scale, int64_t rows, int64_t cols);
+
+// The shape of a scale matrix with its last two dimensions replaced by (rows, cols).
+std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, int64_t cols);
+
+// global_scale_from_amax: input fp32/fp16/bf16 of any shape.
+void check_amax_input(const at::Tensor& input);
+
+}  // namespace nvfp4

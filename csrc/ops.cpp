@@ -1,0 +1,64 @@
+// Every op of the nvfp4 library: the one place that defines schemas. Kernels live elsewhere and
+// register with TORCH_LIBRARY_IMPL (csrc/cpu for CPU, csrc/cuda for the architecture-neutral CUDA
+// kernels, csrc/sm90, csrc/sm100 and csrc/sm120 for the architecture modules _C_sm90, ...).
+//
+// Conventions (DESIGN.md): `global_scale` arguments are always encode scales gs = 2688/amax;
+// packed codes are uint8 (or torch.float4_e2m1fn_x2), element 2i in the low nibble; block scales
+// are float8_e4m3fn, linear [R, K/16] or swizzled [roundup(R,128), roundup(K/16,4)]. Every op
+// that writes a tensor has an `.out` overload whose buffers may come from torch.empty: the
+// kernels write every byte, padding included.
+
+#include <torch/library.h>
+
+#include "python_module.h"
+
+NVFP4_EMPTY_PYTHON_MODULE(_C)
+
+TORCH_LIBRARY(nvfp4, m) {
+  // Quantize input [..., K] (fp32/fp16/bf16, K % 16 == 0) to NVFP4 with encode scale
+  // global_scale (fp32, 0-dim or [1], on the input's device). Returns packed uint8 [R, padded_k/2]
+  // and block_scale float8_e4m3fn, swizzled [roundup(R,128), roundup(padded_k/16,4)] or linear
+  // [R, padded_k/16]. padded_k (elements, default K) adds zero columns for GEMM alignment.
+  m.def(
+      "scaled_fp4_quant(Tensor input, Tensor global_scale, bool swizzle=True, int? padded_k=None)"
+      " -> (Tensor packed, Tensor block_scale)");
+  m.def(
+      "scaled_fp4_quant.out(Tensor input, Tensor global_scale, bool swizzle=True, int? padded_k=None,"
+      " *, Tensor(a!) packed, Tensor(b!) block_scale) -> ()");
+
+  // Decode packed [R, Kp/2] with its block scales (layout given by `swizzled`) and encode scale
+  // global_scale: out[r, c] = (e2m1 * sf) / gs, cast once to out_dtype. Returns [R, Kp].
+  m.def(
+      "dequantize(Tensor packed, Tensor block_scale, Tensor global_scale, bool swizzled,"
+      " ScalarType out_dtype) -> Tensor");
+  m.def(
+      "dequantize.out(Tensor packed, Tensor block_scale, Tensor global_scale, bool swizzled,"
+      " ScalarType out_dtype, *, Tensor(a!) out) -> ()");
+
+  // Linear block scales [R, S] or [B, R, S] to the swizzled layout [.., roundup(R,128),
+  // roundup(S,4)], padding zero; and back (rows = R, cols = S of the unpadded matrix).
+  m.def("swizzle_blockscale(Tensor scale) -> Tensor");
+  m.def("swizzle_blockscale.out(Tensor scale, *, Tensor(a!) out) -> ()");
+  m.def("unswizzle_blockscale(Tensor scale, int rows, int cols) -> Tensor");
+  m.def("unswizzle_blockscale.out(Tensor scale, int rows, int cols, *, Tensor(a!) out) -> ()");
+
+  // The dynamic encode scale of a tensor, a 0-dim fp32 tensor on its device, computed there
+  // (no host sync): amax > 0 ? min(2688 / amax, 2^126) : 1, amax = max |x| (NaN propagates).
+  m.def("global_scale_from_amax(Tensor input) -> Tensor");
+  m.def("global_scale_from_amax.out(Tensor input, *, Tensor(a!) out) -> ()");
+
+  // Build probes (CUDA only). _cuda_arch_probe runs a kernel of _C's architecture-neutral CUDA
+  // part; _arch_module_probe runs the private probe of the architecture module that serves the
+  // device (the dispatch path every architecture-specific GEMM takes), or raises naming the GPU
+  // and what this build holds. Each returns int32 [1] on `anchor`'s device: the __CUDA_ARCH__
+  // the kernel was compiled for.
+  m.def("_cuda_arch_probe(Tensor anchor) -> Tensor");
+  m.def("_arch_module_probe(Tensor anchor) -> Tensor");
+  // The architecture module ("sm90", "sm100", "sm120", or "") whose kernels serve compute
+  // capability major.minor.
+  m.def("_arch_module_for_capability(int major, int minor) -> str");
+  // Private ops of the architecture modules, one per module, found through the dispatcher.
+  m.def("_arch_probe_sm90(Tensor anchor) -> Tensor");
+  m.def("_arch_probe_sm100(Tensor anchor) -> Tensor");
+  m.def("_arch_probe_sm120(Tensor anchor) -> Tensor");
+}

@@ -1,0 +1,52 @@
+"""nvfp4: NVFP4 (E2M1 values, E4M3 block scales per 16, fp32 tensor scale) for PyTorch.
+
+Ops live under ``torch.ops.nvfp4`` (schemas in csrc/ops.cpp); this package adds typed wrappers,
+the layout helpers of the public ``nvfp4_utils`` API and a pure-PyTorch reference.
+"""
+
+from ._build import load_extensions
+
+load_extensions()
+
+from . import constants, reference  # noqa: E402
+from ._build import build_info, manifest  # noqa: E402
+from .layout import (  # noqa: E402
+    pad_nvfp4_activation_for_cutlass,
+    pad_nvfp4_weight_for_cutlass,
+    prepare_weights_for_nvfp4_cutlass,
+    prepare_weights_for_nvfp4_fbgemm,
+    prepare_weights_for_nvfp4_flashinfer_trtllm,
+    slice_nvfp4_output,
+    unprepare_weights_for_nvfp4_cutlass,
+    unprepare_weights_for_nvfp4_fbgemm,
+    unprepare_weights_for_nvfp4_flashinfer_trtllm,
+)
+from .ops import (  # noqa: E402
+    dequantize,
+    global_scale_from_amax,
+    scaled_fp4_quant,
+    swizzle_blockscale,
+    unswizzle_blockscale,
+)
+
+__version__: str = manifest()["version"]
+
+__all__ = [
+    "build_info",
+    "constants",
+    "dequantize",
+    "global_scale_from_amax",
+    "pad_nvfp4_activation_for_cutlass",
+    "pad_nvfp4_weight_for_cutlass",
+    "prepare_weights_for_nvfp4_cutlass",
+    "prepare_weights_for_nvfp4_fbgemm",
+    "prepare_weights_for_nvfp4_flashinfer_trtllm",
+    "reference",
+    "scaled_fp4_quant",
+    "slice_nvfp4_output",
+    "swizzle_blockscale",
+    "unprepare_weights_for_nvfp4_cutlass",
+    "unprepare_weights_for_nvfp4_fbgemm",
+    "unprepare_weights_for_nvfp4_flashinfer_trtllm",
+    "unswizzle_blockscale",
+]

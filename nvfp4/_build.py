@@ -1,0 +1,89 @@
+"""Loading of the compiled modules and the description of what this build holds.
+
+setup.py writes ``_build_manifest.json`` beside this file: versions, the requested
+architectures and, per compiled module, its sources and the GPU targets it was compiled for.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["arch_module_for_capability", "build_info", "compiled_arch_modules", "load_extensions"]
+
+_MANIFEST_PATH = Path(__file__).with_name("_build_manifest.json")
+# Dispatch keys reported per op in build_info()["kernels"].
+_REPORTED_KEYS = ("CPU", "CUDA")
+
+
+@cache
+def manifest() -> dict[str, Any]:
+    """The build manifest written by setup.py."""
+    if not _MANIFEST_PATH.exists():
+        raise ImportError(
+            f"nvfp4: {_MANIFEST_PATH.name} is missing; build the package first "
+            "(pip install --no-build-isolation -e .)"
+        )
+    return json.loads(_MANIFEST_PATH.read_text())
+
+
+def compiled_arch_modules() -> list[str]:
+    """The architecture modules of this build ("sm90", "sm100", "sm120"), from the manifest."""
+    return [name.removeprefix("_C_") for name in manifest()["modules"] if name.startswith("_C_")]
+
+
+def load_extensions() -> None:
+    """Import nvfp4._C (schemas, CPU and architecture-neutral kernels), then every architecture
+    module the manifest lists. A listed module that fails to load is an error, not a skip."""
+    importlib.import_module("nvfp4._C")
+    for module in compiled_arch_modules():
+        importlib.import_module(f"nvfp4._C_{module}")
+
+
+def arch_module_for_capability(major: int, minor: int) -> str:
+    """The architecture module that serves compute capability major.minor, or "" (C++ decides)."""
+    return torch.ops.nvfp4._arch_module_for_capability(major, minor)
+
+
+def _registered_kernels() -> dict[str, list[str]]:
+    kernels = {}
+    for qualified in sorted(torch._C._dispatch_get_all_op_names()):
+        if not qualified.startswith("nvfp4::"):
+            continue
+        keys = [key for key in _REPORTED_KEYS if torch._C._dispatch_has_kernel_for_dispatch_key(qualified, key)]
+        if keys:
+            kernels[qualified.removeprefix("nvfp4::")] = keys
+    return kernels
+
+
+def _runtime() -> dict[str, Any]:
+    runtime: dict[str, Any] = {
+        "torch": torch.__version__,
+        "torch_cuda": torch.version.cuda,
+        "cuda_available": torch.cuda.is_available(),
+        "devices": [],
+    }
+    if torch.cuda.is_available():
+        for index in range(torch.cuda.device_count()):
+            major, minor = torch.cuda.get_device_capability(index)
+            module = arch_module_for_capability(major, minor)
+            runtime["devices"].append({
+                "index": index,
+                "name": torch.cuda.get_device_name(index),
+                "capability": f"{major}.{minor}",
+                "arch_module": module or None,
+                "arch_module_compiled": module in compiled_arch_modules(),
+            })
+    return runtime
+
+
+def build_info() -> dict[str, Any]:
+    """What this installation holds: the build manifest (versions, requested architectures,
+    compiled modules and their GPU targets), the kernels registered per op and dispatch key, and
+    the runtime (torch, visible GPUs and the architecture module that serves each)."""
+    return {**manifest(), "kernels": _registered_kernels(), "runtime": _runtime()}

@@ -1,0 +1,158 @@
+"""Weight layouts of the public ``nvfp4_utils`` API: padding for native GEMMs, scale swizzling,
+the per-backend ``prepare_weights_for_*`` functions and their exact inverses.
+
+Checkpoint form (ModelOpt, compressed-tensors): ``weight`` packed uint8 [N, K/2] and
+``weight_scale`` float8_e4m3fn [N, K/16], linear. Each ``prepare_*`` turns it into what one
+backend reads; each ``unprepare_*`` gives back the checkpoint tensors bit for bit, so a prepared
+layer can be saved again. Everything stays on the input's device.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .constants import BLOCK_SIZE, CUTLASS_ALIGNMENT, PACKED_DTYPES, SCALE_DTYPE, SWIZZLE_TILE_ROWS, round_up
+from .ops import quantized_shapes, swizzle_blockscale, unswizzle_blockscale
+from .trtllm_shuffle import shuffle_rows, unshuffle_rows
+
+__all__ = [
+    "pad_nvfp4_activation_for_cutlass",
+    "pad_nvfp4_weight_for_cutlass",
+    "prepare_weights_for_nvfp4_cutlass",
+    "prepare_weights_for_nvfp4_fbgemm",
+    "prepare_weights_for_nvfp4_flashinfer_trtllm",
+    "slice_nvfp4_output",
+    "unprepare_weights_for_nvfp4_cutlass",
+    "unprepare_weights_for_nvfp4_fbgemm",
+    "unprepare_weights_for_nvfp4_flashinfer_trtllm",
+]
+
+
+def _check_packed(weight: torch.Tensor, name: str = "weight") -> None:
+    if weight.dtype not in PACKED_DTYPES:
+        raise TypeError(f"{name} must be packed NVFP4 (uint8 or torch.float4_e2m1fn_x2), got {weight.dtype}")
+    if weight.dim() != 2:
+        raise ValueError(f"{name} must be 2-D [N, K/2], got shape {tuple(weight.shape)}")
+    if not weight.is_contiguous():
+        raise ValueError(f"{name} must be contiguous, got strides {weight.stride()}")
+
+
+def _check_checkpoint_weight(weight: torch.Tensor, weight_scale: torch.Tensor) -> tuple[int, int]:
+    """Validates checkpoint-form tensors and returns (N, K)."""
+    _check_packed(weight)
+    n, k = weight.shape[0], weight.shape[1] * 2
+    if k % BLOCK_SIZE:
+        raise ValueError(f"weight must hold a multiple of 16 values per row, got K = {k}")
+    if weight_scale.dtype != SCALE_DTYPE:
+        raise TypeError(f"weight_scale must be torch.float8_e4m3fn, got {weight_scale.dtype}")
+    if tuple(weight_scale.shape) != (n, k // BLOCK_SIZE):
+        raise ValueError(
+            f"weight_scale must be linear [N, K/16] = [{n}, {k // BLOCK_SIZE}] for weight of shape "
+            f"{tuple(weight.shape)}, got {tuple(weight_scale.shape)}"
+        )
+    if not weight_scale.is_contiguous():
+        raise ValueError(f"weight_scale must be contiguous, got strides {weight_scale.stride()}")
+    if weight_scale.device != weight.device:
+        raise ValueError(f"weight_scale must be on weight's device {weight.device}, got {weight_scale.device}")
+    return n, k
+
+
+def pad_nvfp4_weight_for_cutlass(weight: torch.Tensor, alignment: int = CUTLASS_ALIGNMENT) -> tuple[torch.Tensor, int]:
+    """Zero-pad a packed weight [N, K/2] so that N and K (in elements) are multiples of
+    ``alignment``. Returns the padded weight and the K padding in **bytes** (the layer attribute
+    ``weights_padding_cols``)."""
+    _check_packed(weight)
+    n, k = weight.shape[0], weight.shape[1] * 2
+    pad_rows = round_up(n, alignment) - n
+    pad_bytes = (round_up(k, alignment) - k) // 2
+    if pad_rows or pad_bytes:
+        weight = F.pad(weight.view(torch.uint8), (0, pad_bytes, 0, pad_rows)).view(weight.dtype)
+    return weight, pad_bytes
+
+
+def pad_nvfp4_activation_for_cutlass(x_fp4: torch.Tensor, weights_padding_bytes: int) -> torch.Tensor:
+    """Zero-pad a packed activation [M, K/2] by ``weights_padding_bytes`` bytes along K, to match
+    a weight padded by :func:`pad_nvfp4_weight_for_cutlass`. (Quantizing with ``padded_k``
+    writes the padding directly and saves this copy.)"""
+    if weights_padding_bytes <= 0:
+        return x_fp4
+    return F.pad(x_fp4.view(torch.uint8), (0, weights_padding_bytes)).contiguous().view(x_fp4.dtype)
+
+
+def slice_nvfp4_output(out: torch.Tensor, output_size: int) -> torch.Tensor:
+    """Drop the columns a padded N added to a GEMM output [..., N_padded]."""
+    if out.shape[-1] == output_size:
+        return out
+    return out[..., :output_size].contiguous()
+
+
+def prepare_weights_for_nvfp4_cutlass(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Checkpoint form to what the native CUTLASS GEMMs read: the weight zero-padded to N and K
+    multiples of 32, the scales swizzled to [roundup(N,128), roundup(K/16,4)] (the same for the
+    padded weight: roundup(roundup(N,32),128) = roundup(N,128), and K padded to 32 adds no scale
+    column past the 4-column tile). Returns (weight, weight_scale, weights_padding_bytes)."""
+    _check_checkpoint_weight(weight, weight_scale)
+    swizzled = swizzle_blockscale(weight_scale)
+    padded_weight, pad_bytes = pad_nvfp4_weight_for_cutlass(weight)
+    return padded_weight, swizzled, pad_bytes
+
+
+def unprepare_weights_for_nvfp4_cutlass(
+    weight: torch.Tensor, weight_scale: torch.Tensor, weights_padding_bytes: int, output_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`prepare_weights_for_nvfp4_cutlass`: ``output_size`` is the original N,
+    ``weights_padding_bytes`` the K padding it returned."""
+    _check_packed(weight)
+    k = (weight.shape[1] - weights_padding_bytes) * 2
+    linear_scale = unswizzle_blockscale(weight_scale, output_size, k // BLOCK_SIZE)
+    return weight[:output_size, : k // 2].contiguous(), linear_scale
+
+
+def prepare_weights_for_nvfp4_fbgemm(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checkpoint form to FBGEMM's ``f4f4bf16``: the weight as it is, the scales swizzled and
+    flattened to uint8."""
+    _check_checkpoint_weight(weight, weight_scale)
+    return weight, swizzle_blockscale(weight_scale).view(-1).view(torch.uint8)
+
+
+def unprepare_weights_for_nvfp4_fbgemm(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`prepare_weights_for_nvfp4_fbgemm`."""
+    _check_packed(weight)
+    n, k = weight.shape[0], weight.shape[1] * 2
+    _, swizzled_shape = quantized_shapes(n, k, swizzle=True)
+    swizzled = weight_scale.view(SCALE_DTYPE).reshape(swizzled_shape)
+    return weight, unswizzle_blockscale(swizzled, n, k // BLOCK_SIZE)
+
+
+def prepare_weights_for_nvfp4_flashinfer_trtllm(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checkpoint form to FlashInfer's TRT-LLM backend, byte for byte what FlashInfer's
+    ``shuffle_matrix_a(weight, 128)`` and ``shuffle_matrix_sf_a(weight_scale, 128)`` give: the
+    weight rows shuffled in blocks of 32, the scales given the same row shuffle and then the
+    swizzled layout, [N, roundup(K/16,4)]. N must be a multiple of 128."""
+    n, _ = _check_checkpoint_weight(weight, weight_scale)
+    if n % SWIZZLE_TILE_ROWS:
+        raise ValueError(f"the TRT-LLM layout needs N (weight rows) to be a multiple of 128, got {n}")
+    shuffled_weight = shuffle_rows(weight.view(torch.uint8)).view(weight.dtype)
+    shuffled_scale = shuffle_rows(weight_scale.view(torch.uint8)).view(SCALE_DTYPE)
+    return shuffled_weight, swizzle_blockscale(shuffled_scale)
+
+
+def unprepare_weights_for_nvfp4_flashinfer_trtllm(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`prepare_weights_for_nvfp4_flashinfer_trtllm`."""
+    _check_packed(weight)
+    n, scale_cols = weight.shape[0], weight.shape[1] * 2 // BLOCK_SIZE
+    shuffled_scale = unswizzle_blockscale(weight_scale, n, scale_cols)
+    weight = unshuffle_rows(weight.view(torch.uint8)).view(weight.dtype)
+    return weight, unshuffle_rows(shuffled_scale.view(torch.uint8)).view(SCALE_DTYPE)
+

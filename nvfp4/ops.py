@@ -1,0 +1,170 @@
+"""Typed Python faces of the ``torch.ops.nvfp4`` ops (schemas in csrc/ops.cpp) and their fake
+implementations, which let the ops run under ``torch.compile`` and ``FakeTensorMode``.
+
+Scale directions (DESIGN.md section 1): every ``global_scale`` argument is an **encode** scale,
+``gs = 2688 / amax``; values decode as ``e2m1 * float(block_scale) / gs``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .constants import BLOCK_SIZE, SCALE_DTYPE, SWIZZLE_TILE_COLS, SWIZZLE_TILE_ROWS
+
+__all__ = [
+    "dequantize",
+    "global_scale_from_amax",
+    "quantized_shapes",
+    "scaled_fp4_quant",
+    "swizzle_blockscale",
+    "unswizzle_blockscale",
+]
+
+_ops = torch.ops.nvfp4
+
+
+def _round_up(value, multiple: int):
+    # Works on ints and on the SymInts of fake tensors alike.
+    return (value + multiple - 1) // multiple * multiple
+
+
+def quantized_shapes(
+    rows, padded_k, swizzle: bool
+) -> tuple[tuple, tuple]:
+    """Shapes of ``(packed, block_scale)`` for ``rows`` rows stored with ``padded_k`` columns:
+    the one place the Python side computes them (the C++ kernels allocate the same)."""
+    scale_cols = padded_k // BLOCK_SIZE
+    if swizzle:
+        scale_shape = (_round_up(rows, SWIZZLE_TILE_ROWS), _round_up(scale_cols, SWIZZLE_TILE_COLS))
+    else:
+        scale_shape = (rows, scale_cols)
+    return (rows, padded_k // 2), scale_shape
+
+
+def scaled_fp4_quant(
+    input: torch.Tensor,
+    global_scale: torch.Tensor,
+    swizzle: bool = True,
+    padded_k: int | None = None,
+    *,
+    out: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Quantize ``input`` [..., K] (fp32/fp16/bf16, K % 16 == 0) to NVFP4.
+
+    Args:
+        input: the values; leading dimensions are flattened to R rows.
+        global_scale: encode scale ``2688 / amax``, fp32, 0-dim or [1], on the input's device.
+        swizzle: write block scales in the swizzled layout native GEMMs read (else linear).
+        padded_k: stored columns in elements (a multiple of 16, >= K); the extra columns get
+            zero codes and zero scales. Defaults to K.
+        out: optional ``(packed, block_scale)`` buffers of the exact shapes and dtypes; every byte
+            is written, so they may come from ``torch.empty``.
+
+    Returns:
+        ``packed`` uint8 [R, padded_k/2] (element 2i in the low nibble) and ``block_scale``
+        float8_e4m3fn, [roundup(R,128), roundup(padded_k/16,4)] swizzled or [R, padded_k/16].
+    """
+    if out is None:
+        return _ops.scaled_fp4_quant.default(input, global_scale, swizzle, padded_k)
+    packed, block_scale = out
+    _ops.scaled_fp4_quant.out(input, global_scale, swizzle, padded_k, packed=packed, block_scale=block_scale)
+    return packed, block_scale
+
+
+def dequantize(
+    packed: torch.Tensor,
+    block_scale: torch.Tensor,
+    global_scale: torch.Tensor,
+    swizzled: bool,
+    out_dtype: torch.dtype = torch.bfloat16,
+    *,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Decode ``packed`` [R, K/2] (uint8 or float4_e2m1fn_x2) with its ``block_scale`` (layout
+    named by ``swizzled``) and encode scale ``global_scale``: ``cast((e2m1 * sf) / gs)``,
+    [R, K] in ``out_dtype`` (fp32, fp16 or bf16)."""
+    if out is None:
+        return _ops.dequantize.default(packed, block_scale, global_scale, swizzled, out_dtype)
+    _ops.dequantize.out(packed, block_scale, global_scale, swizzled, out_dtype, out=out)
+    return out
+
+
+def swizzle_blockscale(scale: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Linear float8_e4m3fn block scales [R, S] or [B, R, S] to the swizzled layout
+    [..., roundup(R,128), roundup(S,4)] that native FP4 GEMMs read; padding is zero. The result
+    stays on the input's device."""
+    if out is None:
+        return _ops.swizzle_blockscale.default(scale)
+    _ops.swizzle_blockscale.out(scale, out=out)
+    return out
+
+
+def unswizzle_blockscale(
+    scale: torch.Tensor, rows: int, cols: int, *, out: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Swizzled block scales [..., roundup(rows,128), roundup(cols,4)] back to the linear
+    [..., rows, cols] (``cols`` counts scale columns, K/16)."""
+    if out is None:
+        return _ops.unswizzle_blockscale.default(scale, rows, cols)
+    _ops.unswizzle_blockscale.out(scale, rows, cols, out=out)
+    return out
+
+
+def global_scale_from_amax(input: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """The dynamic encode scale ``amax > 0 ? min(2688 / amax, 2^126) : 1`` of ``input``, a 0-dim
+    fp32 tensor computed on the input's device without a host sync."""
+    if out is None:
+        return _ops.global_scale_from_amax.default(input)
+    _ops.global_scale_from_amax.out(input, out=out)
+    return out
+
+
+# Fake implementations: shapes and dtypes only, from the same helper the wrappers document.
+
+
+@torch.library.register_fake("nvfp4::scaled_fp4_quant")
+def _scaled_fp4_quant_fake(input, global_scale, swizzle=True, padded_k=None):
+    torch._check(input.dim() >= 2, lambda: f"input must have at least 2 dimensions, got {input.dim()}")
+    k = input.shape[-1]
+    torch._check(k % BLOCK_SIZE == 0, lambda: f"input's last dimension K must be a multiple of 16, got {k}")
+    stored_k = k if padded_k is None else padded_k
+    packed_shape, scale_shape = quantized_shapes(input.shape[:-1].numel(), stored_k, swizzle)
+    return input.new_empty(packed_shape, dtype=torch.uint8), input.new_empty(scale_shape, dtype=SCALE_DTYPE)
+
+
+@torch.library.register_fake("nvfp4::dequantize")
+def _dequantize_fake(packed, block_scale, global_scale, swizzled, out_dtype):
+    return packed.new_empty((packed.shape[0], packed.shape[1] * 2), dtype=out_dtype)
+
+
+@torch.library.register_fake("nvfp4::swizzle_blockscale")
+def _swizzle_blockscale_fake(scale):
+    *batch, rows, cols = scale.shape
+    return scale.new_empty((*batch, _round_up(rows, SWIZZLE_TILE_ROWS), _round_up(cols, SWIZZLE_TILE_COLS)))
+
+
+@torch.library.register_fake("nvfp4::unswizzle_blockscale")
+def _unswizzle_blockscale_fake(scale, rows, cols):
+    return scale.new_empty((*scale.shape[:-2], rows, cols))
+
+
+@torch.library.register_fake("nvfp4::global_scale_from_amax")
+def _global_scale_from_amax_fake(input):
+    return input.new_empty((), dtype=torch.float32)
+
+
+def _register_out_fakes() -> None:
+    # The .out overloads write their buffers and return nothing.
+    for name in ("scaled_fp4_quant", "dequantize", "swizzle_blockscale", "unswizzle_blockscale",
+                 "global_scale_from_amax"):
+        torch.library.register_fake(f"nvfp4::{name}.out")(lambda *args, **kwargs: None)
+
+
+def _register_probe_fakes() -> None:
+    for name in ("_cuda_arch_probe", "_arch_module_probe", "_arch_probe_sm90", "_arch_probe_sm100",
+                 "_arch_probe_sm120"):
+        torch.library.register_fake(f"nvfp4::{name}")(lambda anchor: anchor.new_empty((1,), dtype=torch.int32))
+
+
+_register_out_fakes()
+_register_probe_fakes()
