@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 from setuptools import find_packages, setup
+from torch.utils import cpp_extension
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
 
 VERSION = "0.1.0"
@@ -110,7 +111,8 @@ def check_nvcc_supports(archs: list[Arch]) -> None:
     """A requested architecture the toolkit cannot compile fails the build, never silently."""
     nvcc = os.path.join(CUDA_HOME, "bin", "nvcc")
     supported = set(subprocess.check_output([nvcc, "--list-gpu-code"], text=True).split())
-    missing = [f"sm_{arch.code}" for arch in archs if f"sm_{arch.code}" not in supported]
+    # nvcc lists base targets (sm_100); the "a" and "f" variants come with them.
+    missing = [f"sm_{arch.code}" for arch in archs if f"sm_{arch.major}{arch.minor}" not in supported]
     if missing:
         raise SystemExit(
             f"nvfp4: nvcc {nvcc_version()} at {CUDA_HOME} cannot compile {', '.join(missing)} "
@@ -148,10 +150,10 @@ def relative(paths: list[str]) -> list[str]:
 def build() -> tuple[list, dict]:
     debug = env_flag("DEBUG")
     has_cuda = not env_flag("NVFP4_CPU_ONLY") and CUDA_HOME is not None and torch.version.cuda is not None
-    limited_api = ["-DPy_LIMITED_API=0x03090000"]
     optimization = ["-O0", "-g"] if debug else ["-O3", "-DNDEBUG"]
     # IEEE fp32 everywhere: no fast math, no flush to zero (DESIGN.md section 1).
-    cxx_flags = [*optimization, *limited_api]  # torch adds the C++ standard its headers need
+    # torch adds the C++ standard its headers need, and Py_LIMITED_API for py_limited_api=True.
+    cxx_flags = optimization
     include_dirs = [str(ROOT / CSRC), str(ROOT / CSRC / "include")]
     core_sources = relative(sources(CSRC, ("*.cpp",)) + sources(CSRC / "cpu", ("*.cpp",)))
     manifest: dict = {
@@ -183,7 +185,6 @@ def build() -> tuple[list, dict]:
     nvcc_common = [
         *optimization,
         *(["-G"] if debug else ["-lineinfo"]),
-        *limited_api,
         "--expt-relaxed-constexpr",
         f"--threads={os.environ.get('NVCC_THREADS', '4')}",
     ]
@@ -235,6 +236,12 @@ def build() -> tuple[list, dict]:
     return extensions, manifest
 
 
+def limited_api_tag() -> str:
+    """The wheel tag of the Python limited API torch compiles extensions against ("cp310")."""
+    version = int(getattr(cpp_extension, "min_supported_cpython", "0x030A0000"), 16)
+    return f"cp3{(version >> 16) & 0xFF}"
+
+
 def write_manifest(manifest: dict) -> None:
     text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
     if not MANIFEST.exists() or MANIFEST.read_text() != text:
@@ -251,5 +258,5 @@ setup(
     package_data={"nvfp4": ["_build_manifest.json", "py.typed"]},
     ext_modules=extensions,
     cmdclass={"build_ext": BuildExtension},
-    options={"bdist_wheel": {"py_limited_api": "cp39"}},
+    options={"bdist_wheel": {"py_limited_api": limited_api_tag()}},
 )

@@ -10,14 +10,14 @@ bool is_activation_dtype(at::ScalarType dtype) {
   return dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16;
 }
 
-void check_global_scale(const at::Tensor& global_scale, const at::Tensor& input) {
+void check_global_scale(const at::Tensor& global_scale, const at::Tensor& like, const char* like_name) {
   TORCH_CHECK(global_scale.scalar_type() == at::kFloat,
               "global_scale must be a float32 tensor (the encode scale 2688/amax), got ",
               global_scale.scalar_type());
   TORCH_CHECK(global_scale.dim() <= 1 && global_scale.numel() == 1,
               "global_scale must be 0-dim or of shape [1], got shape ", global_scale.sizes());
-  TORCH_CHECK(global_scale.device() == input.device(), "global_scale must be on the input's device ",
-              input.device(), ", got ", global_scale.device());
+  TORCH_CHECK(global_scale.device() == like.device(), "global_scale must be on the ", like_name,
+              "'s device ", like.device(), ", got ", global_scale.device());
 }
 
 void check_blockscale_common(const at::Tensor& scale, const char* name) {
@@ -54,7 +54,7 @@ QuantizedLayout check_scaled_fp4_quant_args(const at::Tensor& input, const at::T
   const int64_t k = input.size(-1);
   TORCH_CHECK(k % kBlockSize == 0, "input's last dimension K must be a multiple of ", kBlockSize,
               " (one block scale per 16 values), got K = ", k);
-  check_global_scale(global_scale, input);
+  check_global_scale(global_scale, input, "input");
   const int64_t stored_k = padded_k.value_or(k);
   TORCH_CHECK(stored_k >= k && stored_k % kBlockSize == 0,
               "padded_k must be a multiple of 16 and at least K = ", k, ", got ", stored_k);
@@ -74,11 +74,11 @@ QuantizedLayout check_dequantize_args(const at::Tensor& packed, const at::Tensor
               packed.size(1), " bytes per row");
   TORCH_CHECK(block_scale.scalar_type() == at::kFloat8_e4m3fn,
               "block_scale must be torch.float8_e4m3fn, got ", block_scale.scalar_type());
-  TORCH_CHECK(block_scale.device() == packed.device(), "block_scale must be on packed's device ",
+  TORCH_CHECK(block_scale.device() == packed.device(), "block_scale must be on the packed's device ",
               packed.device(), ", got ", block_scale.device());
   TORCH_CHECK(block_scale.is_contiguous(), "block_scale must be contiguous, got strides ",
               block_scale.strides());
-  check_global_scale(global_scale, packed);
+  check_global_scale(global_scale, packed, "packed");
   TORCH_CHECK(out_dtype == at::kFloat || out_dtype == at::kHalf || out_dtype == at::kBFloat16,
               "out_dtype must be float32, float16 or bfloat16, got ", out_dtype);
   const QuantizedLayout layout{packed.size(0), k, k, swizzled};

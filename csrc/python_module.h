@@ -1,6 +1,6 @@
 // Each compiled module of the package (nvfp4._C, nvfp4._C_sm90, ...) is an empty Python module:
-// importing it runs its static op registrations. Built against Python's limited API, so one
-// wheel serves every CPython >= 3.9.
+// importing it runs its static op registrations. Built against Python's limited API (the version torch
+// sets), so one wheel serves every CPython from that version on.
 #pragma once
 
 #include <Python.h>

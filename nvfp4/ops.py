@@ -119,11 +119,21 @@ def global_scale_from_amax(input: torch.Tensor, *, out: torch.Tensor | None = No
     return out
 
 
-# Fake implementations: shapes and dtypes only, from the same helper the wrappers document.
+# Fake implementations: shapes and dtypes, from the same helper the wrappers document. They also
+# run (as the Meta kernel) when real tensors of mixed devices include a meta tensor, so they check
+# devices as the C++ kernels do rather than return unwritten memory.
+
+
+def _check_same_device(tensor: torch.Tensor, name: str, like: torch.Tensor, like_name: str) -> None:
+    torch._check(
+        tensor.device == like.device,
+        lambda: f"{name} must be on the {like_name}'s device {like.device}, got {tensor.device}",
+    )
 
 
 @torch.library.register_fake("nvfp4::scaled_fp4_quant")
 def _scaled_fp4_quant_fake(input, global_scale, swizzle=True, padded_k=None):
+    _check_same_device(global_scale, "global_scale", input, "input")
     torch._check(input.dim() >= 2, lambda: f"input must have at least 2 dimensions, got {input.dim()}")
     k = input.shape[-1]
     torch._check(k % BLOCK_SIZE == 0, lambda: f"input's last dimension K must be a multiple of 16, got {k}")
@@ -134,6 +144,8 @@ def _scaled_fp4_quant_fake(input, global_scale, swizzle=True, padded_k=None):
 
 @torch.library.register_fake("nvfp4::dequantize")
 def _dequantize_fake(packed, block_scale, global_scale, swizzled, out_dtype):
+    _check_same_device(block_scale, "block_scale", packed, "packed")
+    _check_same_device(global_scale, "global_scale", packed, "packed")
     return packed.new_empty((packed.shape[0], packed.shape[1] * 2), dtype=out_dtype)
 
 

@@ -1,0 +1,108 @@
+"""Command line: ``python -m nvfp4 info`` (what this build holds) and ``python -m nvfp4 demo``
+(a quantize / dequantize round trip on the best device present)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+
+import torch
+
+import nvfp4
+from nvfp4 import reference
+
+
+def _device_runs_nvfp4(device: str) -> bool:
+    key = "CUDA" if device.startswith("cuda") else "CPU"
+    return torch._C._dispatch_has_kernel_for_dispatch_key("nvfp4::scaled_fp4_quant", key)
+
+
+def best_device() -> str:
+    """The GPU when this build has CUDA kernels for the format ops, else the CPU."""
+    if torch.cuda.is_available() and _device_runs_nvfp4("cuda"):
+        return "cuda"
+    return "cpu"
+
+
+def _probe(device_index: int) -> dict[str, str]:
+    anchor = torch.empty(1, device=f"cuda:{device_index}")
+    results = {}
+    for name in ("_cuda_arch_probe", "_arch_module_probe"):
+        try:
+            results[name] = f"ran sm_{int(getattr(torch.ops.nvfp4, name)(anchor).item()) // 10}"
+        except (RuntimeError, NotImplementedError) as error:
+            results[name] = f"error: {str(error).splitlines()[0]}"
+    return results
+
+
+def info(as_json: bool) -> int:
+    details = nvfp4.build_info()
+    for device in details["runtime"]["devices"]:
+        if details["cuda"]:
+            device["probes"] = _probe(device["index"])
+    if as_json:
+        print(json.dumps(details, indent=2))
+        return 0
+    print(f"nvfp4 {details['version']}  (built with torch {details['torch']}, CUDA {details['torch_cuda']}, "
+          f"nvcc {details['nvcc']}, CUTLASS {details['cutlass']})")
+    print(f"requested architectures: {details['cuda_arch_list'] or 'none (CPU-only build)'}")
+    for module, facts in details["modules"].items():
+        targets = ", ".join(facts["targets"]) or "CPU"
+        print(f"  nvfp4.{module:<9} {targets:<48} {len(facts['sources'])} source file(s)")
+    print("kernels (op: dispatch keys):")
+    for op, keys in details["kernels"].items():
+        print(f"  {op:<28} {', '.join(keys)}")
+    runtime = details["runtime"]
+    print(f"runtime: torch {runtime['torch']}, CUDA available: {runtime['cuda_available']}")
+    for device in runtime["devices"]:
+        module = device["arch_module"] or "none"
+        print(f"  cuda:{device['index']} {device['name']} (sm {device['capability']}): architecture module "
+              f"{module}{'' if device['arch_module_compiled'] else ' (not in this build)'}")
+        for name, result in device.get("probes", {}).items():
+            print(f"    {name}: {result}")
+    return 0
+
+
+def demo(rows: int, k: int) -> int:
+    device = best_device()
+    torch.manual_seed(0)
+    x = torch.randn(rows, k, dtype=torch.bfloat16, device=device)
+    gs = nvfp4.global_scale_from_amax(x)
+    start = time.perf_counter()
+    packed, block_scale = nvfp4.scaled_fp4_quant(x, gs)
+    decoded = nvfp4.dequantize(packed, block_scale, gs, swizzled=True, out_dtype=torch.bfloat16)
+    if device == "cuda":
+        torch.cuda.synchronize()
+    elapsed_ms = (time.perf_counter() - start) * 1e3
+    expected_packed, expected_scale = reference.quantize(x.cpu(), gs.cpu())
+    exact = torch.equal(packed.cpu(), expected_packed) and torch.equal(
+        block_scale.cpu().view(torch.uint8), expected_scale.view(torch.uint8))
+    error = ((decoded.float() - x.float()).norm() / x.float().norm()).item()
+    stored = packed.numel() + block_scale.numel()
+    print(f"device: {device}" + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""))
+    print(f"input: bf16 [{rows}, {k}] ({x.numel() * 2 / 2**20:.1f} MiB), encode scale {gs.item():.6g}")
+    print(f"NVFP4: packed {tuple(packed.shape)} uint8 + swizzled scales {tuple(block_scale.shape)} e4m3 = "
+          f"{stored / 2**20:.2f} MiB ({8 * stored / x.numel():.2f} bits per value)")
+    print(f"round trip: relative error {error:.4f}, {elapsed_ms:.1f} ms (first call, untimed warm-up included)")
+    print(f"bit-exact with the pure-PyTorch reference: {'yes' if exact else 'NO'}")
+    return 0 if exact else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m nvfp4", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    info_parser = commands.add_parser("info", help="versions, compiled architectures and kernels")
+    info_parser.add_argument("--json", action="store_true", help="print the details as JSON")
+    demo_parser = commands.add_parser("demo", help="quantize and dequantize a random matrix")
+    demo_parser.add_argument("--rows", type=int, default=1024)
+    demo_parser.add_argument("--k", type=int, default=4096)
+    args = parser.parse_args(argv)
+    if args.command == "info":
+        return info(args.json)
+    return demo(args.rows, args.k)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,49 @@
+"""Shared helpers of the test suite: input generators, equality in the sense DESIGN.md gives it,
+and the GPU skip marker."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import nvfp4
+from nvfp4 import reference
+
+FLOAT_DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+DTYPE_IDS = ["fp32", "fp16", "bf16"]
+
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def spread_values(rows: int, k: int, dtype: torch.dtype, seed: int) -> torch.Tensor:
+    """Normal values whose blocks of 16 span many binades (block scales from subnormal to
+    saturated), so one tensor exercises every E4M3 exponent. fp16 keeps a narrower spread."""
+    generator = torch.Generator().manual_seed(seed)
+    values = torch.randn(rows, k, generator=generator)
+    low, high = (-8, 8) if dtype == torch.float16 else (-24, 24)
+    exponents = torch.randint(low, high, (rows, k // 16, 1), generator=generator)
+    values = (values.reshape(rows, k // 16, 16) * torch.exp2(exponents.float())).reshape(rows, k)
+    return values.to(dtype)
+
+
+def decoded(packed: torch.Tensor) -> torch.Tensor:
+    """Values of packed codes: the comparison DESIGN.md asks for (0x0 and 0x8 are both zero)."""
+    return reference.e2m1_values(reference.unpack_codes(packed))
+
+
+def assert_quantized_equal(actual: tuple[torch.Tensor, torch.Tensor], expected: tuple[torch.Tensor, torch.Tensor]):
+    """Bit-exact NVFP4 equality: same shapes and dtypes, same decoded values, same scale bytes."""
+    (packed, scale), (expected_packed, expected_scale) = actual, expected
+    assert packed.shape == expected_packed.shape and packed.dtype == torch.uint8
+    assert scale.shape == expected_scale.shape and scale.dtype == torch.float8_e4m3fn
+    assert torch.equal(decoded(packed.cpu()), decoded(expected_packed.cpu()))
+    assert torch.equal(scale.cpu().view(torch.uint8), expected_scale.cpu().view(torch.uint8))
+
+
+def poisoned_outputs(rows: int, padded_k: int, swizzle: bool, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    """.out buffers of scaled_fp4_quant filled with 0x7F (a NaN scale), so a byte the kernel
+    forgets to write shows up."""
+    packed_shape, scale_shape = nvfp4.ops.quantized_shapes(rows, padded_k, swizzle)
+    packed = torch.full(packed_shape, 0x7F, dtype=torch.uint8, device=device)
+    scale = torch.full(scale_shape, 0x7F, dtype=torch.uint8, device=device).view(torch.float8_e4m3fn)
+    return packed, scale

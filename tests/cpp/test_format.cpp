@@ -1,0 +1,156 @@
+// Host-only tests of csrc/include/nvfp4: the rounding functions against brute-force nearest
+// searches, the decoders against their definitions, and the swizzled offset against the
+// reshape/permute definition of DESIGN.md section 2. Torch-free; run by ctest.
+
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "nvfp4/format.h"
+#include "nvfp4/layout.h"
+
+namespace {
+
+int failures = 0;
+
+#define EXPECT(condition, ...)                                      \
+  do {                                                              \
+    if (!(condition)) {                                             \
+      if (++failures <= 20) {                                       \
+        std::printf("FAILED %s:%d: %s: ", __FILE__, __LINE__, #condition); \
+        std::printf(__VA_ARGS__);                                   \
+        std::printf("\n");                                          \
+      }                                                             \
+    }                                                               \
+  } while (0)
+
+// Nearest of `count` ascending candidates to v (double arithmetic), ties to the even index.
+template <typename Value>
+int nearest_even_index(double v, int count, Value value_of) {
+  int best = 0;
+  for (int i = 1; i < count; ++i) {
+    const double d_best = std::fabs(v - value_of(best)), d = std::fabs(v - value_of(i));
+    if (d < d_best || (d == d_best && i % 2 == 0)) best = i;
+  }
+  return best;
+}
+
+double e4m3_definition(int byte) {  // non-negative, finite bytes 0..0x7E
+  const int exponent = byte >> 3, mantissa = byte & 7;
+  return exponent == 0 ? std::ldexp(mantissa, -9) : std::ldexp(1.0 + mantissa / 8.0, exponent - 7);
+}
+
+void test_e4m3_decoder() {
+  for (int byte = 0; byte < 256; ++byte) {
+    const float decoded = nvfp4::e4m3_to_float(static_cast<uint8_t>(byte));
+    if ((byte & 0x7F) == 0x7F) {
+      EXPECT(std::isnan(decoded), "byte 0x%02x", byte);
+      continue;
+    }
+    const double expected = (byte & 0x80 ? -1.0 : 1.0) * e4m3_definition(byte & 0x7F);
+    EXPECT(decoded == expected, "byte 0x%02x: %g vs %g", byte, decoded, expected);
+  }
+}
+
+void check_e4m3_rounding(float v) {
+  // Codes 0..0x7E ascend in value; the nearest with ties to an even code (even mantissa).
+  const int expected = nearest_even_index(v, 0x7F, e4m3_definition);
+  const int actual = nvfp4::e4m3_from_nonnegative_float_rne(v);
+  EXPECT(actual == expected, "v = %.9g: 0x%02x vs 0x%02x", v, actual, expected);
+}
+
+void test_e4m3_rounding() {
+  for (int byte = 0; byte < 0x7E; ++byte) {
+    const float low = static_cast<float>(e4m3_definition(byte));
+    const float high = static_cast<float>(e4m3_definition(byte + 1));
+    const float middle = 0.5f * (low + high);  // exact: both are short binary fractions
+    for (float v : {low, high, middle, std::nextafter(middle, 0.0f), std::nextafter(middle, 1e9f)}) {
+      check_e4m3_rounding(v);
+    }
+  }
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> exponent(-40.0f, 8.8f);
+  for (int i = 0; i < 200000; ++i) {
+    const float v = std::fmin(std::exp2(exponent(rng)), 448.0f);
+    check_e4m3_rounding(v);
+  }
+  check_e4m3_rounding(0.0f);
+  check_e4m3_rounding(std::numeric_limits<float>::denorm_min());
+}
+
+void test_e2m1() {
+  const double magnitudes[8] = {0, 0.5, 1, 1.5, 2, 3, 4, 6};
+  for (int code = 0; code < 16; ++code) {
+    const double expected = (code & 8 ? -1 : 1) * magnitudes[code & 7];
+    EXPECT(nvfp4::e2m1_to_float(static_cast<uint8_t>(code)) == expected, "code %d", code);
+  }
+  std::mt19937 rng(2);
+  std::uniform_real_distribution<float> value(-8.0f, 8.0f);
+  std::vector<float> inputs;
+  for (int i = 0; i < 100000; ++i) inputs.push_back(value(rng));
+  for (double tie : {0.25, 0.75, 1.25, 1.75, 2.5, 3.5, 5.0}) {
+    const float t = static_cast<float>(tie);
+    for (float v : {t, std::nextafter(t, 0.0f), std::nextafter(t, 9.0f)}) {
+      inputs.push_back(v);
+      inputs.push_back(-v);
+    }
+  }
+  for (float v : inputs) {
+    const int magnitude = nearest_even_index(std::fabs(v), 8, [&](int i) { return magnitudes[i]; });
+    const uint8_t actual = nvfp4::e2m1_from_float_rne_satfinite(v);
+    EXPECT((actual & 7) == magnitude && ((actual >> 3) == (std::signbit(v) ? 1 : 0)), "v = %.9g -> %d", v,
+           actual);
+  }
+  EXPECT(nvfp4::e2m1_from_float_rne_satfinite(1e30f) == 7, "saturation");
+  EXPECT(nvfp4::e2m1_from_float_rne_satfinite(-INFINITY) == 15, "saturation of -inf");
+}
+
+void test_quantize_block() {
+  float block[16];
+  uint8_t codes[16];
+  for (int i = 0; i < 16; ++i) block[i] = 0.25f * static_cast<float>(i - 8);
+  block[3] = 6.0f;  // amax 6 with gs 1: scale 1.0 (0x38), values land on the grid
+  EXPECT(nvfp4::quantize_block(block, 1.0f, codes) == 0x38, "scale of an exact block");
+  EXPECT(nvfp4::e2m1_to_float(codes[3]) == 6.0f && nvfp4::e2m1_to_float(codes[0]) == -2.0f, "codes");
+  block[5] = NAN;
+  EXPECT(nvfp4::quantize_block(block, 1.0f, codes) == nvfp4::kE4M3NaN && codes[3] == 0, "non-finite block");
+  block[5] = 0.0f;
+  EXPECT(nvfp4::quantize_block(block, 0.0f, codes) == nvfp4::kE4M3NaN, "invalid global scale");
+  EXPECT(nvfp4::global_scale_from_amax(0.0f) == 1.0f && nvfp4::global_scale_from_amax(NAN) == 1.0f, "gs rule");
+  EXPECT(nvfp4::global_scale_from_amax(1e-40f) == std::ldexp(1.0f, 126), "gs cap");
+}
+
+void test_swizzled_offset() {
+  for (int64_t rows : {1, 127, 128, 150, 300}) {
+    for (int64_t cols : {1, 3, 4, 7, 16}) {
+      const int64_t padded_rows = nvfp4::round_up(rows, 128), padded_cols = nvfp4::round_up(cols, 4);
+      std::vector<int> seen(padded_rows * padded_cols, 0);
+      for (int64_t r = 0; r < padded_rows; ++r) {
+        for (int64_t c = 0; c < padded_cols; ++c) {
+          // Index of (r, c) in reshape(Rp/128, 4, 32, Sp/4, 4).permute(0, 3, 2, 1, 4).
+          const int64_t a = r / 128, b = (r % 128) / 32, r32 = r % 32, d = c / 4, e = c % 4;
+          const int64_t expected = (((a * (padded_cols / 4) + d) * 32 + r32) * 4 + b) * 4 + e;
+          const int64_t actual = nvfp4::swizzled_scale_offset(r, c, padded_cols);
+          EXPECT(actual == expected, "(%ld, %ld) of [%ld, %ld]", long(r), long(c), long(rows), long(cols));
+          if (actual >= 0 && actual < static_cast<int64_t>(seen.size())) ++seen[actual];
+        }
+      }
+      for (int count : seen) EXPECT(count == 1, "the offset is a bijection for [%ld, %ld]", long(rows), long(cols));
+    }
+  }
+}
+
+}  // namespace
+
+int main() {
+  test_e4m3_decoder();
+  test_e4m3_rounding();
+  test_e2m1();
+  test_quantize_block();
+  test_swizzled_offset();
+  std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
+  return failures ? 1 : 0;
+}

@@ -1,0 +1,138 @@
+"""The build: manifest, module loading, per-architecture machine code, the dispatch path into
+the architecture modules, build_info() and the command line."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import requires_cuda
+
+import nvfp4
+from nvfp4 import _build
+
+PACKAGE = Path(nvfp4.__file__).parent
+
+
+def cuobjdump() -> str | None:
+    """cuobjdump from the CUDA toolkit, else the copy Triton ships with torch."""
+    found = shutil.which("cuobjdump")
+    if found:
+        return found
+    try:
+        import triton
+    except ImportError:
+        return None
+    bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    return str(bundled) if bundled.exists() else None
+
+
+def module_file(module: str) -> Path:
+    (path,) = [p for p in PACKAGE.glob(f"{module}.*") if p.suffix in (".so", ".pyd")]
+    return path
+
+
+def test_manifest_lists_every_loaded_module():
+    manifest = _build.manifest()
+    assert manifest["version"] == nvfp4.__version__
+    for module in manifest["modules"]:
+        assert f"nvfp4.{module}" in sys.modules, f"nvfp4.{module} is in the manifest but was not imported"
+
+
+def test_cuda_build_holds_requested_architectures():
+    manifest = _build.manifest()
+    if not manifest["cuda"]:
+        pytest.skip("CPU-only build (NVFP4_CPU_ONLY=1 or no CUDA toolkit)")
+    core_targets = manifest["modules"]["_C"]["targets"]
+    assert "sm_80" in core_targets  # the architecture-neutral baseline, with its PTX
+    for module, facts in manifest["modules"].items():
+        if module != "_C":
+            # Each architecture module is also in _C's architecture-neutral targets.
+            assert set(facts["targets"]) <= set(core_targets), module
+
+
+@pytest.mark.parametrize("module", list(_build.manifest()["modules"]))
+def test_machine_code_matches_manifest_targets(module: str):
+    facts = _build.manifest()["modules"][module]
+    if not facts["targets"]:
+        pytest.skip(f"nvfp4.{module} holds no GPU code in this build")
+    tool = cuobjdump()
+    assert tool is not None, "cuobjdump not found (CUDA toolkit or triton)"
+    listing = subprocess.run([tool, "-lelf", "-lptx", str(module_file(module))], capture_output=True, text=True).stdout
+    cubins = {line.rsplit(".", 2)[-2] for line in listing.splitlines() if line.startswith("ELF file")}
+    ptx = {line.rsplit(".", 2)[-2] for line in listing.splitlines() if line.startswith("PTX file")}
+    assert cubins == set(facts["targets"]), f"nvfp4.{module}: cubins {cubins}, manifest {facts['targets']}"
+    assert ptx == ({"sm_80"} if module == "_C" else set())  # only the baseline carries PTX
+
+
+@pytest.mark.parametrize(
+    ("capability", "module"),
+    [((9, 0), "sm90"), ((10, 0), "sm100"), ((10, 3), "sm100"), ((12, 0), "sm120"), ((12, 1), "sm120"),
+     ((8, 9), ""), ((9, 1), "")],
+    ids=str,
+)
+def test_arch_module_for_capability(capability: tuple[int, int], module: str):
+    assert _build.arch_module_for_capability(*capability) == module
+
+
+def test_build_info_reports_versions_targets_and_kernels():
+    info = nvfp4.build_info()
+    assert info["torch"] and info["runtime"]["torch"] == torch.__version__
+    assert info["kernels"]["scaled_fp4_quant"] == ["CPU"] or "CPU" in info["kernels"]["scaled_fp4_quant"]
+    for module in _build.compiled_arch_modules():
+        assert "CUDA" in info["kernels"][f"_arch_probe_{module}"]
+
+
+@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["demo", "--rows", "130", "--k", "96"]], ids=str)
+def test_command_line(command: list[str]):
+    result = subprocess.run([sys.executable, "-m", "nvfp4", *command], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    expected = {"info": "kernels", "demo": "bit-exact with the pure-PyTorch reference: yes"}[command[0]]
+    assert expected in result.stdout
+
+
+@requires_cuda
+def test_cuda_probes_run_the_devices_machine_code():
+    anchor = torch.empty(1, device="cuda")
+    major, minor = torch.cuda.get_device_capability()
+    arch = major * 100 + minor * 10
+    assert torch.ops.nvfp4._cuda_arch_probe(anchor).item() == arch
+    module = _build.arch_module_for_capability(major, minor)
+    if module in _build.compiled_arch_modules():
+        assert torch.ops.nvfp4._arch_module_probe(anchor).item() == arch
+    else:
+        with pytest.raises(NotImplementedError, match=r"has no kernel for .*compute capability"):
+            torch.ops.nvfp4._arch_module_probe(anchor)
+
+
+@requires_cuda
+@pytest.mark.parametrize("op", ["_cuda_arch_probe", "_arch_module_probe"])
+def test_cuda_probe_opcheck(op: str):
+    major, minor = torch.cuda.get_device_capability()
+    if op == "_arch_module_probe" and _build.arch_module_for_capability(major, minor) not in _build.compiled_arch_modules():
+        pytest.skip("this build has no architecture module for the GPU")
+    torch.library.opcheck(getattr(torch.ops.nvfp4, op).default, (torch.empty(1, device="cuda"),))
+
+
+@requires_cuda
+def test_cuda_probe_runs_in_a_captured_graph():
+    anchor = torch.empty(1, device="cuda")
+    torch.ops.nvfp4._cuda_arch_probe(anchor)  # load the module outside the capture
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        out = torch.ops.nvfp4._cuda_arch_probe(anchor)
+    out.fill_(0)
+    graph.replay()
+    major, minor = torch.cuda.get_device_capability()
+    assert out.item() == major * 100 + minor * 10
+
+
+def test_probes_reject_cpu_tensors():
+    if not _build.manifest()["cuda"]:
+        pytest.skip("CPU-only build: the probes have no kernels")
+    with pytest.raises(NotImplementedError, match="CPU"):
+        torch.ops.nvfp4._cuda_arch_probe(torch.empty(1))
