@@ -80,8 +80,7 @@ def parse_arch_list(value: str) -> list[Arch]:
         match = re.fullmatch(r"(\d+)\.(\d)([af]?)(\+PTX)?", entry)
         if match is None:
             raise SystemExit(
-                f"nvfp4: TORCH_CUDA_ARCH_LIST entry {entry!r} is not of the form 9.0, 9.0a, "
-                "10.0f or 8.6+PTX"
+                f"nvfp4: TORCH_CUDA_ARCH_LIST entry {entry!r} is not of the form 9.0, 9.0a, 10.0f or 8.6+PTX"
             )
         major, minor = int(match.group(1)), int(match.group(2))
         suffix = match.group(3) or ("a" if major in ARCH_SPECIFIC_MAJORS else "")

@@ -45,8 +45,10 @@ def info(as_json: bool) -> int:
     if as_json:
         print(json.dumps(details, indent=2))
         return 0
-    print(f"nvfp4 {details['version']}  (built with torch {details['torch']}, CUDA {details['torch_cuda']}, "
-          f"nvcc {details['nvcc']}, CUTLASS {details['cutlass']})")
+    print(
+        f"nvfp4 {details['version']}  (built with torch {details['torch']}, CUDA {details['torch_cuda']}, "
+        f"nvcc {details['nvcc']}, CUTLASS {details['cutlass']})"
+    )
     print(f"requested architectures: {details['cuda_arch_list'] or 'none (CPU-only build)'}")
     for module, facts in details["modules"].items():
         targets = ", ".join(facts["targets"]) or "CPU"
@@ -58,8 +60,10 @@ def info(as_json: bool) -> int:
     print(f"runtime: torch {runtime['torch']}, CUDA available: {runtime['cuda_available']}")
     for device in runtime["devices"]:
         module = device["arch_module"] or "none"
-        print(f"  cuda:{device['index']} {device['name']} (sm {device['capability']}): architecture module "
-              f"{module}{'' if device['arch_module_compiled'] else ' (not in this build)'}")
+        print(
+            f"  cuda:{device['index']} {device['name']} (sm {device['capability']}): architecture module "
+            f"{module}{'' if device['arch_module_compiled'] else ' (not in this build)'}"
+        )
         for name, result in device.get("probes", {}).items():
             print(f"    {name}: {result}")
     return 0
@@ -78,13 +82,16 @@ def demo(rows: int, k: int) -> int:
     elapsed_ms = (time.perf_counter() - start) * 1e3
     expected_packed, expected_scale = reference.quantize(x.cpu(), gs.cpu())
     exact = torch.equal(packed.cpu(), expected_packed) and torch.equal(
-        block_scale.cpu().view(torch.uint8), expected_scale.view(torch.uint8))
+        block_scale.cpu().view(torch.uint8), expected_scale.view(torch.uint8)
+    )
     error = ((decoded.float() - x.float()).norm() / x.float().norm()).item()
     stored = packed.numel() + block_scale.numel()
     print(f"device: {device}" + (f" ({torch.cuda.get_device_name()})" if device == "cuda" else ""))
     print(f"input: bf16 [{rows}, {k}] ({x.numel() * 2 / 2**20:.1f} MiB), encode scale {gs.item():.6g}")
-    print(f"NVFP4: packed {tuple(packed.shape)} uint8 + swizzled scales {tuple(block_scale.shape)} e4m3 = "
-          f"{stored / 2**20:.2f} MiB ({8 * stored / x.numel():.2f} bits per value)")
+    print(
+        f"NVFP4: packed {tuple(packed.shape)} uint8 + swizzled scales {tuple(block_scale.shape)} e4m3 = "
+        f"{stored / 2**20:.2f} MiB ({8 * stored / x.numel():.2f} bits per value)"
+    )
     print(f"round trip: relative error {error:.4f}, {elapsed_ms:.1f} ms (first call, untimed warm-up included)")
     print(f"bit-exact with the pure-PyTorch reference: {'yes' if exact else 'NO'}")
     return 0 if exact else 1

@@ -26,8 +26,7 @@ def manifest() -> dict[str, Any]:
     """The build manifest written by setup.py."""
     if not _MANIFEST_PATH.exists():
         raise ImportError(
-            f"nvfp4: {_MANIFEST_PATH.name} is missing; build the package first "
-            "(pip install --no-build-isolation -e .)"
+            f"nvfp4: {_MANIFEST_PATH.name} is missing; build the package first (pip install --no-build-isolation -e .)"
         )
     return json.loads(_MANIFEST_PATH.read_text())
 
@@ -72,13 +71,15 @@ def _runtime() -> dict[str, Any]:
         for index in range(torch.cuda.device_count()):
             major, minor = torch.cuda.get_device_capability(index)
             module = arch_module_for_capability(major, minor)
-            runtime["devices"].append({
-                "index": index,
-                "name": torch.cuda.get_device_name(index),
-                "capability": f"{major}.{minor}",
-                "arch_module": module or None,
-                "arch_module_compiled": module in compiled_arch_modules(),
-            })
+            runtime["devices"].append(
+                {
+                    "index": index,
+                    "name": torch.cuda.get_device_name(index),
+                    "capability": f"{major}.{minor}",
+                    "arch_module": module or None,
+                    "arch_module_compiled": module in compiled_arch_modules(),
+                }
+            )
     return runtime
 
 

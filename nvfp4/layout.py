@@ -155,4 +155,3 @@ def unprepare_weights_for_nvfp4_flashinfer_trtllm(
     shuffled_scale = unswizzle_blockscale(weight_scale, n, scale_cols)
     weight = unshuffle_rows(weight.view(torch.uint8)).view(weight.dtype)
     return weight, unshuffle_rows(shuffled_scale.view(torch.uint8)).view(SCALE_DTYPE)
-

@@ -28,9 +28,7 @@ def _round_up(value, multiple: int):
     return (value + multiple - 1) // multiple * multiple
 
 
-def quantized_shapes(
-    rows, padded_k, swizzle: bool
-) -> tuple[tuple, tuple]:
+def quantized_shapes(rows, padded_k, swizzle: bool) -> tuple[tuple, tuple]:
     """Shapes of ``(packed, block_scale)`` for ``rows`` rows stored with ``padded_k`` columns:
     the one place the Python side computes them (the C++ kernels allocate the same)."""
     scale_cols = padded_k // BLOCK_SIZE
@@ -99,9 +97,7 @@ def swizzle_blockscale(scale: torch.Tensor, *, out: torch.Tensor | None = None) 
     return out
 
 
-def unswizzle_blockscale(
-    scale: torch.Tensor, rows: int, cols: int, *, out: torch.Tensor | None = None
-) -> torch.Tensor:
+def unswizzle_blockscale(scale: torch.Tensor, rows: int, cols: int, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """Swizzled block scales [..., roundup(rows,128), roundup(cols,4)] back to the linear
     [..., rows, cols] (``cols`` counts scale columns, K/16)."""
     if out is None:
@@ -167,14 +163,24 @@ def _global_scale_from_amax_fake(input):
 
 def _register_out_fakes() -> None:
     # The .out overloads write their buffers and return nothing.
-    for name in ("scaled_fp4_quant", "dequantize", "swizzle_blockscale", "unswizzle_blockscale",
-                 "global_scale_from_amax"):
+    for name in (
+        "scaled_fp4_quant",
+        "dequantize",
+        "swizzle_blockscale",
+        "unswizzle_blockscale",
+        "global_scale_from_amax",
+    ):
         torch.library.register_fake(f"nvfp4::{name}.out")(lambda *args, **kwargs: None)
 
 
 def _register_probe_fakes() -> None:
-    for name in ("_cuda_arch_probe", "_arch_module_probe", "_arch_probe_sm90", "_arch_probe_sm100",
-                 "_arch_probe_sm120"):
+    for name in (
+        "_cuda_arch_probe",
+        "_arch_module_probe",
+        "_arch_probe_sm90",
+        "_arch_probe_sm100",
+        "_arch_probe_sm120",
+    ):
         torch.library.register_fake(f"nvfp4::{name}")(lambda anchor: anchor.new_empty((1,), dtype=torch.int32))
 
 

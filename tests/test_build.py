@@ -71,8 +71,15 @@ def test_machine_code_matches_manifest_targets(module: str):
 
 @pytest.mark.parametrize(
     ("capability", "module"),
-    [((9, 0), "sm90"), ((10, 0), "sm100"), ((10, 3), "sm100"), ((12, 0), "sm120"), ((12, 1), "sm120"),
-     ((8, 9), ""), ((9, 1), "")],
+    [
+        ((9, 0), "sm90"),
+        ((10, 0), "sm100"),
+        ((10, 3), "sm100"),
+        ((12, 0), "sm120"),
+        ((12, 1), "sm120"),
+        ((8, 9), ""),
+        ((9, 1), ""),
+    ],
     ids=str,
 )
 def test_arch_module_for_capability(capability: tuple[int, int], module: str):
@@ -112,8 +119,8 @@ def test_cuda_probes_run_the_devices_machine_code():
 @requires_cuda
 @pytest.mark.parametrize("op", ["_cuda_arch_probe", "_arch_module_probe"])
 def test_cuda_probe_opcheck(op: str):
-    major, minor = torch.cuda.get_device_capability()
-    if op == "_arch_module_probe" and _build.arch_module_for_capability(major, minor) not in _build.compiled_arch_modules():
+    module = _build.arch_module_for_capability(*torch.cuda.get_device_capability())
+    if op == "_arch_module_probe" and module not in _build.compiled_arch_modules():
         pytest.skip("this build has no architecture module for the GPU")
     torch.library.opcheck(getattr(torch.ops.nvfp4, op).default, (torch.empty(1, device="cuda"),))
 

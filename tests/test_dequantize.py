@@ -14,8 +14,9 @@ DEVICE = "cpu"
 
 @pytest.mark.parametrize("out_dtype", FLOAT_DTYPES, ids=DTYPE_IDS)
 @pytest.mark.parametrize("swizzled", [True, False], ids=["swizzled", "linear"])
-@pytest.mark.parametrize(("rows", "k", "padded_k"), [(1, 16, 16), (90, 48, 64), (150, 80, 80), (300, 7152, 7168),
-                                                     (0, 64, 64)])
+@pytest.mark.parametrize(
+    ("rows", "k", "padded_k"), [(1, 16, 16), (90, 48, 64), (150, 80, 80), (300, 7152, 7168), (0, 64, 64)]
+)
 def test_matches_reference(rows: int, k: int, padded_k: int, swizzled: bool, out_dtype: torch.dtype):
     x = spread_values(rows, k, torch.float32, seed=rows + k)
     gs = reference.global_scale_from_amax(x)
@@ -33,8 +34,9 @@ def test_accepts_float4_view_and_out_buffer():
     gs = reference.global_scale_from_amax(x)
     packed, scale = reference.quantize(x, gs)
     out = torch.full((20, 64), float("nan"), dtype=torch.bfloat16, device=DEVICE)
-    nvfp4.dequantize(packed.view(torch.float4_e2m1fn_x2).to(DEVICE), scale.to(DEVICE), gs.to(DEVICE), True,
-                     torch.bfloat16, out=out)
+    nvfp4.dequantize(
+        packed.view(torch.float4_e2m1fn_x2).to(DEVICE), scale.to(DEVICE), gs.to(DEVICE), True, torch.bfloat16, out=out
+    )
     assert torch.equal(out.cpu(), reference.dequantize(packed, scale, gs, swizzled=True, out_dtype=torch.bfloat16))
 
 

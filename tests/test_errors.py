@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import requires_cuda
 
 import nvfp4
-from conftest import requires_cuda
 
 GS = torch.tensor(1.0)
 
@@ -45,8 +45,10 @@ def test_quant_bad_padded_k(padded_k: int):
 
 @pytest.mark.parametrize(
     ("global_scale", "message"),
-    [(torch.tensor(1.0, dtype=torch.float64), "global_scale must be a float32 tensor"),
-     (torch.ones(2), r"global_scale must be 0-dim or of shape \[1\]")],
+    [
+        (torch.tensor(1.0, dtype=torch.float64), "global_scale must be a float32 tensor"),
+        (torch.ones(2), r"global_scale must be 0-dim or of shape \[1\]"),
+    ],
     ids=["float64", "two-elements"],
 )
 def test_quant_bad_global_scale(global_scale: torch.Tensor, message: str):
@@ -75,7 +77,7 @@ def test_dequantize_mismatched_scale_shape():
 
 
 def test_dequantize_wrong_packed_dtype():
-    with pytest.raises(RuntimeError, match="packed must be uint8 or torch.float4_e2m1fn_x2"):
+    with pytest.raises(RuntimeError, match=r"packed must be uint8 or torch\.float4_e2m1fn_x2"):
         nvfp4.dequantize(torch.zeros(4, 16, dtype=torch.int8), torch.zeros(4, 2, dtype=torch.float8_e4m3fn), GS, False)
 
 
@@ -92,7 +94,7 @@ def test_dequantize_bad_out_dtype():
 
 
 def test_swizzle_wrong_dtype_and_rank():
-    with pytest.raises(RuntimeError, match="scale must be torch.float8_e4m3fn"):
+    with pytest.raises(RuntimeError, match=r"scale must be torch\.float8_e4m3fn"):
         nvfp4.swizzle_blockscale(torch.zeros(4, 4, dtype=torch.uint8))
     with pytest.raises(RuntimeError, match=r"scale must be 2-D \[rows, cols\] or 3-D"):
         nvfp4.swizzle_blockscale(torch.zeros(4, dtype=torch.float8_e4m3fn))
@@ -147,7 +149,7 @@ def test_prepare_wrong_weight_dtype():
 
 def test_prepare_wrong_scale_dtype():
     weight, _ = weight_and_scale()
-    with pytest.raises(TypeError, match="weight_scale must be torch.float8_e4m3fn"):
+    with pytest.raises(TypeError, match=r"weight_scale must be torch\.float8_e4m3fn"):
         nvfp4.prepare_weights_for_nvfp4_cutlass(weight, torch.ones(64, 4))
 
 

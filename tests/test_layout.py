@@ -99,7 +99,9 @@ def test_trtllm_row_permutation_in_blocks_of_32():
 
 def test_prepared_weights_stay_on_their_device():
     weight, scale = checkpoint_weight(128, 64)
-    for prepared in (nvfp4.prepare_weights_for_nvfp4_cutlass(weight, scale)[:2],
-                     nvfp4.prepare_weights_for_nvfp4_fbgemm(weight, scale),
-                     nvfp4.prepare_weights_for_nvfp4_flashinfer_trtllm(weight, scale)):
+    for prepared in (
+        nvfp4.prepare_weights_for_nvfp4_cutlass(weight, scale)[:2],
+        nvfp4.prepare_weights_for_nvfp4_fbgemm(weight, scale),
+        nvfp4.prepare_weights_for_nvfp4_flashinfer_trtllm(weight, scale),
+    ):
         assert all(t.device == weight.device for t in prepared)

@@ -24,8 +24,12 @@ def samples() -> list[tuple[str, object, tuple, dict]]:
         ("quant_linear_padded", ops.scaled_fp4_quant.default, (x.reshape(3, 50, 48), gs, False, 64), {}),
         ("quant_fp32_0rows", ops.scaled_fp4_quant.default, (torch.empty(0, 32, device=DEVICE), gs, True, None), {}),
         ("dequant_swizzled", ops.dequantize.default, (packed, swizzled, gs, True, torch.bfloat16), {}),
-        ("dequant_linear_fp4x2", ops.dequantize.default,
-         (packed.view(torch.float4_e2m1fn_x2), linear, gs, False, torch.float32), {}),
+        (
+            "dequant_linear_fp4x2",
+            ops.dequantize.default,
+            (packed.view(torch.float4_e2m1fn_x2), linear, gs, False, torch.float32),
+            {},
+        ),
         ("swizzle_2d", ops.swizzle_blockscale.default, (linear,), {}),
         ("swizzle_3d", ops.swizzle_blockscale.default, (linear.reshape(3, 50, 3),), {}),
         ("unswizzle", ops.unswizzle_blockscale.default, (swizzled, 150, 3), {}),
@@ -34,12 +38,24 @@ def samples() -> list[tuple[str, object, tuple, dict]]:
     out_packed, out_scale = poisoned_outputs(150, 64, True, DEVICE)
     cases += [
         ("quant_out", ops.scaled_fp4_quant.out, (x, gs, True, 64), {"packed": out_packed, "block_scale": out_scale}),
-        ("dequant_out", ops.dequantize.out, (packed, swizzled, gs, True, torch.float16),
-         {"out": torch.empty(150, 48, dtype=torch.float16, device=DEVICE)}),
-        ("swizzle_out", ops.swizzle_blockscale.out, (linear,),
-         {"out": torch.empty(256, 4, dtype=torch.float8_e4m3fn, device=DEVICE)}),
-        ("unswizzle_out", ops.unswizzle_blockscale.out, (swizzled, 150, 3),
-         {"out": torch.empty(150, 3, dtype=torch.float8_e4m3fn, device=DEVICE)}),
+        (
+            "dequant_out",
+            ops.dequantize.out,
+            (packed, swizzled, gs, True, torch.float16),
+            {"out": torch.empty(150, 48, dtype=torch.float16, device=DEVICE)},
+        ),
+        (
+            "swizzle_out",
+            ops.swizzle_blockscale.out,
+            (linear,),
+            {"out": torch.empty(256, 4, dtype=torch.float8_e4m3fn, device=DEVICE)},
+        ),
+        (
+            "unswizzle_out",
+            ops.unswizzle_blockscale.out,
+            (swizzled, 150, 3),
+            {"out": torch.empty(150, 3, dtype=torch.float8_e4m3fn, device=DEVICE)},
+        ),
         ("amax_out", ops.global_scale_from_amax.out, (x,), {"out": torch.empty((), device=DEVICE)}),
     ]
     return cases
@@ -62,8 +78,10 @@ def assert_only_declared_outputs_change(op, args: tuple, kwargs: dict) -> None:
     """test_schema's mutation rule, byte-wise: inputs keep their bytes, and the op changes only the
     arguments its schema marks as written (Tensor(a!))."""
     tensors = tensors_of(args, kwargs)
-    before = {name: t.detach().clone().view(torch.uint8) if t.element_size() == 1 else t.detach().clone()
-              for name, t in tensors.items()}
+    before = {
+        name: t.detach().clone().view(torch.uint8) if t.element_size() == 1 else t.detach().clone()
+        for name, t in tensors.items()
+    }
     op(*args, **kwargs)
     mutable = {a.name for a in op._schema.arguments if a.alias_info is not None and a.alias_info.is_write}
     for index, argument in enumerate(op._schema.arguments):

@@ -47,8 +47,9 @@ def test_matches_reference_and_round_trips(shape: tuple[int, ...]):
     back = nvfp4.unswizzle_blockscale(swizzled, shape[-2], shape[-1]).cpu()
     assert back.shape == scale.shape
     assert torch.equal(back.view(torch.uint8), scale.view(torch.uint8))
-    assert torch.equal(reference.unswizzle_blockscale(swizzled.cpu(), shape[-2], shape[-1]).view(torch.uint8),
-                       scale.view(torch.uint8))
+    assert torch.equal(
+        reference.unswizzle_blockscale(swizzled.cpu(), shape[-2], shape[-1]).view(torch.uint8), scale.view(torch.uint8)
+    )
 
 
 def test_unswizzle_then_swizzle_is_identity_on_zero_padded_input():

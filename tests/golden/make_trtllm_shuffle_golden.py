@@ -43,12 +43,14 @@ def main() -> None:
         weight = torch.randint(0, 256, (n, k // 2), generator=generator, dtype=torch.uint8)
         scale = torch.randint(0, 0x7F, (n, k // 16), generator=generator, dtype=torch.uint8)
         shuffled_scale, scale_path = flashinfer_scale_shuffle(scale)
-        cases.append({
-            "weight": weight,
-            "weight_scale": scale,
-            "shuffled_weight": flashinfer.shuffle_matrix_a(weight, EPILOGUE_TILE_M),
-            "shuffled_scale": shuffled_scale,
-        })
+        cases.append(
+            {
+                "weight": weight,
+                "weight_scale": scale,
+                "shuffled_weight": flashinfer.shuffle_matrix_a(weight, EPILOGUE_TILE_M),
+                "shuffled_scale": shuffled_scale,
+            }
+        )
     torch.save({"flashinfer": flashinfer.__version__, "scale_path": scale_path, "cases": cases}, OUTPUT)
     print(f"wrote {OUTPUT} with FlashInfer {flashinfer.__version__}, scales through {scale_path}")
 
