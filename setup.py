@@ -100,6 +100,12 @@ def requested_arch_list() -> str:
     return DEFAULT_ARCHS_WITHOUT_GPU
 
 
+def arch_module_targets(archs: list[Arch]) -> dict[str, list[Arch]]:
+    """The architecture modules a list of architectures asks for, with each one's targets."""
+    groups = {module: [arch for arch in archs if arch.major in majors] for module, majors in ARCH_MODULES.items()}
+    return {module: targets for module, targets in groups.items() if targets}
+
+
 def nvcc_version() -> str:
     output = subprocess.check_output([os.path.join(CUDA_HOME, "bin", "nvcc"), "--version"], text=True)
     match = re.search(r"release (\d+\.\d+), V([\d.]+)", output)
@@ -208,10 +214,7 @@ def build() -> tuple[list, dict]:
         "targets": [f"sm_{arch.code}" for arch in core_archs],
     }
 
-    for module, majors in ARCH_MODULES.items():
-        module_archs = [arch for arch in archs if arch.major in majors]
-        if not module_archs:
-            continue
+    for module, module_archs in arch_module_targets(archs).items():
         cutlass_include, manifest["cutlass"] = cutlass_include_dir()
         module_sources = relative(sources(CSRC / module, ("*.cu", "*.cpp")))
         if not module_sources:
@@ -247,15 +250,21 @@ def write_manifest(manifest: dict) -> None:
         MANIFEST.write_text(text)
 
 
-extensions, manifest = build()
-write_manifest(manifest)
+def main() -> None:
+    extensions, manifest = build()
+    write_manifest(manifest)
+    setup(
+        name="nvfp4",
+        version=VERSION,
+        packages=find_packages(include=["nvfp4", "nvfp4.*"]),
+        package_data={"nvfp4": ["_build_manifest.json", "py.typed"]},
+        ext_modules=extensions,
+        cmdclass={"build_ext": BuildExtension},
+        options={"bdist_wheel": {"py_limited_api": limited_api_tag()}},
+    )
 
-setup(
-    name="nvfp4",
-    version=VERSION,
-    packages=find_packages(include=["nvfp4", "nvfp4.*"]),
-    package_data={"nvfp4": ["_build_manifest.json", "py.typed"]},
-    ext_modules=extensions,
-    cmdclass={"build_ext": BuildExtension},
-    options={"bdist_wheel": {"py_limited_api": limited_api_tag()}},
-)
+
+# Both `python setup.py ...` and setuptools' build backend run this file as __main__; tests import
+# it to check the architecture-list rules without building.
+if __name__ == "__main__":
+    main()

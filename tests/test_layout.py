@@ -97,6 +97,16 @@ def test_trtllm_row_permutation_in_blocks_of_32():
     assert first_column[32:34].tolist() == [32, 36]
 
 
+def test_prepare_accepts_float4_views():
+    weight, scale = checkpoint_weight(128, 48)
+    as_uint8 = nvfp4.prepare_weights_for_nvfp4_cutlass(weight, scale)
+    as_fp4 = nvfp4.prepare_weights_for_nvfp4_cutlass(weight.view(torch.float4_e2m1fn_x2), scale)
+    assert as_fp4[0].dtype == torch.float4_e2m1fn_x2 and torch.equal(as_fp4[0].view(torch.uint8), as_uint8[0])
+    shuffled = nvfp4.prepare_weights_for_nvfp4_flashinfer_trtllm(weight.view(torch.float4_e2m1fn_x2), scale)
+    expected = nvfp4.prepare_weights_for_nvfp4_flashinfer_trtllm(weight, scale)
+    assert torch.equal(shuffled[0].view(torch.uint8), expected[0])
+
+
 def test_prepared_weights_stay_on_their_device():
     weight, scale = checkpoint_weight(128, 64)
     for prepared in (
