@@ -15,6 +15,9 @@
 NVFP4_EMPTY_PYTHON_MODULE(_C)
 
 TORCH_LIBRARY(nvfp4, m) {
+  // The fake (meta) implementations live in nvfp4/ops.py; torch imports it when it needs them.
+  m.set_python_module("nvfp4.ops");
+
   // Quantize input [..., K] (fp32/fp16/bf16, K % 16 == 0) to NVFP4 with encode scale
   // global_scale (fp32, 0-dim or [1], on the input's device). Returns packed uint8 [R, padded_k/2]
   // and block_scale float8_e4m3fn, swizzled [roundup(R,128), roundup(padded_k/16,4)] or linear

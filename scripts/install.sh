@@ -16,7 +16,7 @@ pip_install() { "$PYTHON" -m pip install --disable-pip-version-check -q "$@"; }
 "$PYTHON" -c "import torch" 2>/dev/null || pip_install "torch==${TORCH_VERSION}"
 # CUTLASS C++ headers only: the package's Python dependencies are not needed.
 "$PYTHON" -c "import cutlass_library" 2>/dev/null || pip_install --no-deps "nvidia-cutlass==${CUTLASS_VERSION}"
-"$PYTHON" -c "import setuptools, wheel" 2>/dev/null || pip_install setuptools wheel
+"$PYTHON" -c "import setuptools, wheel, numpy" 2>/dev/null || pip_install setuptools wheel numpy
 if [[ "${1:-}" == "--test" ]]; then
   pip_install pytest hypothesis expecttest numpy ruff
 fi
