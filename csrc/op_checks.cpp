@@ -62,6 +62,13 @@ QuantizedLayout check_scaled_fp4_quant_args(const at::Tensor& input, const at::T
   return QuantizedLayout{rows, k, stored_k, swizzle};
 }
 
+QuantizedLayout check_qdq_args(const at::Tensor& input, const at::Tensor& global_scale) {
+  TORCH_CHECK(input.scalar_type() == at::kHalf || input.scalar_type() == at::kBFloat16,
+              "input must be float16 or bfloat16 (the values e2m1 * sf are exact in both), got ",
+              input.scalar_type());
+  return check_scaled_fp4_quant_args(input, global_scale, /*swizzle=*/false, c10::nullopt);
+}
+
 QuantizedLayout check_dequantize_args(const at::Tensor& packed, const at::Tensor& block_scale,
                                       const at::Tensor& global_scale, bool swizzled,
                                       at::ScalarType out_dtype) {
@@ -100,6 +107,10 @@ void check_swizzled_blockscale(const at::Tensor& scale, int64_t rows, int64_t co
               "scale must be swizzled with its last two dimensions [", padded_rows, ", ", padded_cols,
               "] (rows = ", rows, " padded to 128, cols = ", cols, " padded to 4), got shape ",
               scale.sizes());
+}
+
+ScaleMatrices scale_matrices_of(const at::Tensor& scale, int64_t rows, int64_t cols) {
+  return {scale.dim() == 3 ? scale.size(0) : 1, rows, cols};
 }
 
 std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, int64_t cols) {

@@ -23,6 +23,9 @@ bool is_packed_fp4_dtype(at::ScalarType dtype);
 QuantizedLayout check_scaled_fp4_quant_args(const at::Tensor& input, const at::Tensor& global_scale,
                                             bool swizzle, c10::optional<int64_t> padded_k);
 
+// nvfp4_qdq: as scaled_fp4_quant (no padding, linear scales), with a 16-bit input.
+QuantizedLayout check_qdq_args(const at::Tensor& input, const at::Tensor& global_scale);
+
 // dequantize: packed [R, Kp/2], block_scale in the layout `swizzled` names, one-element fp32
 // global_scale, out_dtype fp32/fp16/bf16. Returns the layout of the stored matrix (k = Kp).
 QuantizedLayout check_dequantize_args(const at::Tensor& packed, const at::Tensor& block_scale,
@@ -35,6 +38,9 @@ void check_linear_blockscale(const at::Tensor& scale);
 // unswizzle_blockscale: a contiguous float8_e4m3fn [Rp, Sp] or [B, Rp, Sp] with
 // Rp = roundup(rows, 128) and Sp = roundup(cols, 4).
 void check_swizzled_blockscale(const at::Tensor& scale, int64_t rows, int64_t cols);
+
+// The [rows, cols] matrices of a 2-D or 3-D scale tensor (batch 1 for 2-D).
+ScaleMatrices scale_matrices_of(const at::Tensor& scale, int64_t rows, int64_t cols);
 
 // The shape of a scale matrix with its last two dimensions replaced by (rows, cols).
 std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, int64_t cols);

@@ -45,6 +45,13 @@ TORCH_LIBRARY(nvfp4, m) {
   m.def("unswizzle_blockscale(Tensor scale, int rows, int cols) -> Tensor");
   m.def("unswizzle_blockscale.out(Tensor scale, int rows, int cols, *, Tensor(a!) out) -> ()");
 
+  // Quantize-dequantize a 16-bit activation [..., K] (fp16/bf16, K % 16 == 0) with encode scale
+  // global_scale, returning e2m1 * sf **without** the 1/gs factor, in the input's dtype and shape
+  // (exact: every such product is representable in fp16 and bf16). Callers fold 1/gs into a
+  // GEMM's alpha. A non-finite block, or an invalid global_scale, gives NaN.
+  m.def("nvfp4_qdq(Tensor input, Tensor global_scale) -> Tensor");
+  m.def("nvfp4_qdq.out(Tensor input, Tensor global_scale, *, Tensor(a!) out) -> ()");
+
   // The dynamic encode scale of a tensor, a 0-dim fp32 tensor on its device, computed there
   // (no host sync): amax > 0 ? min(2688 / amax, 2^126) : 1, amax = max |x| (NaN propagates).
   m.def("global_scale_from_amax(Tensor input) -> Tensor");

@@ -24,6 +24,7 @@ from .layout import (  # noqa: E402
 from .ops import (  # noqa: E402
     dequantize,
     global_scale_from_amax,
+    nvfp4_qdq,
     scaled_fp4_quant,
     swizzle_blockscale,
     unswizzle_blockscale,
@@ -36,6 +37,7 @@ __all__ = [
     "constants",
     "dequantize",
     "global_scale_from_amax",
+    "nvfp4_qdq",
     "pad_nvfp4_activation_for_cutlass",
     "pad_nvfp4_weight_for_cutlass",
     "prepare_weights_for_nvfp4_cutlass",

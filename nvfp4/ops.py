@@ -14,6 +14,7 @@ from .constants import BLOCK_SIZE, SCALE_DTYPE, SWIZZLE_TILE_COLS, SWIZZLE_TILE_
 __all__ = [
     "dequantize",
     "global_scale_from_amax",
+    "nvfp4_qdq",
     "quantized_shapes",
     "scaled_fp4_quant",
     "swizzle_blockscale",
@@ -87,6 +88,17 @@ def dequantize(
     return out
 
 
+def nvfp4_qdq(input: torch.Tensor, global_scale: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
+    """Quantize-dequantize a 16-bit activation [..., K] (K % 16 == 0) with encode scale
+    ``global_scale``: each value becomes ``e2m1 * sf`` of its block, **without** the ``1/gs``
+    factor, in the input's dtype and shape (exact in fp16 and bf16). Fold ``1/gs`` into the GEMM's
+    ``alpha``. A block holding NaN/Inf, or an invalid ``global_scale``, gives NaN."""
+    if out is None:
+        return _ops.nvfp4_qdq.default(input, global_scale)
+    _ops.nvfp4_qdq.out(input, global_scale, out=out)
+    return out
+
+
 def swizzle_blockscale(scale: torch.Tensor, *, out: torch.Tensor | None = None) -> torch.Tensor:
     """Linear float8_e4m3fn block scales [R, S] or [B, R, S] to the swizzled layout
     [..., roundup(R,128), roundup(S,4)] that native FP4 GEMMs read; padding is zero. The result
@@ -156,6 +168,13 @@ def _unswizzle_blockscale_fake(scale, rows, cols):
     return scale.new_empty((*scale.shape[:-2], rows, cols))
 
 
+@torch.library.register_fake("nvfp4::nvfp4_qdq")
+def _nvfp4_qdq_fake(input, global_scale):
+    _check_same_device(global_scale, "global_scale", input, "input")
+    torch._check(input.shape[-1] % BLOCK_SIZE == 0, lambda: f"K must be a multiple of 16, got {input.shape[-1]}")
+    return torch.empty_like(input, memory_format=torch.contiguous_format)
+
+
 @torch.library.register_fake("nvfp4::global_scale_from_amax")
 def _global_scale_from_amax_fake(input):
     return input.new_empty((), dtype=torch.float32)
@@ -164,6 +183,7 @@ def _global_scale_from_amax_fake(input):
 def _register_out_fakes() -> None:
     # The .out overloads write their buffers and return nothing.
     for name in (
+        "nvfp4_qdq",
         "scaled_fp4_quant",
         "dequantize",
         "swizzle_blockscale",

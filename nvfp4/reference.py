@@ -33,6 +33,7 @@ __all__ = [
     "e2m1_codes",
     "e2m1_values",
     "global_scale_from_amax",
+    "nvfp4_qdq",
     "pack_codes",
     "quantize",
     "swizzle_blockscale",
@@ -150,6 +151,15 @@ def dequantize(
     products = values * block_scale.float()[..., None]
     out = products / _encode_scale(global_scale, packed.device)
     return out.reshape(rows, k).to(out_dtype)
+
+
+def nvfp4_qdq(x: torch.Tensor, global_scale: torch.Tensor | float) -> torch.Tensor:
+    """``e2m1 * sf`` of every value of ``x`` [..., K] (no ``1/gs`` factor), in ``x``'s dtype and
+    shape: exact in fp16 and bf16. NaN where the block's scale is NaN."""
+    packed, scale = quantize(x, global_scale, swizzle=False)
+    k = x.shape[-1]
+    values = e2m1_values(unpack_codes(packed)).reshape(-1, k // BLOCK_SIZE, BLOCK_SIZE)
+    return (values * scale.float()[..., None]).reshape(x.shape).to(x.dtype)
 
 
 def swizzle_blockscale(scale: torch.Tensor) -> torch.Tensor:

@@ -69,6 +69,31 @@ def test_machine_code_matches_manifest_targets(module: str):
     assert ptx == ({"sm_80"} if module == "_C" else set())  # only the baseline carries PTX
 
 
+def has_e2m1_conversion(target: str) -> bool:
+    """Targets with cvt.rn.satfinite.e2m1x2.f32: the 10.x and 12.x "a" and "f" targets."""
+    return target.startswith(("sm_10", "sm_12")) and target[-1] in "af"
+
+
+@pytest.mark.parametrize("target", _build.manifest()["modules"]["_C"]["targets"])
+def test_quantizer_uses_the_e2m1_instruction_where_the_target_has_it(target: str):
+    tool = cuobjdump()
+    assert tool is not None, "cuobjdump not found (CUDA toolkit or triton)"
+    sass = subprocess.run(
+        [tool, "-sass", "-arch", target, str(module_file("_C"))], capture_output=True, text=True
+    ).stdout
+    functions = sass.split("Function : ")[1:]
+    names = [function.split(None, 1)[0] for function in functions]
+    quantize_functions = [
+        f
+        for f, name in zip(functions, names, strict=True)
+        if ("quantize_kernel" in name and "dequantize_kernel" not in name) or "qdq_kernel" in name
+    ]
+    assert quantize_functions, f"no quantize kernel for {target} in nvfp4._C"
+    for function in quantize_functions:
+        # F2FP.SATFINITE.E2M1.F32: the hardware E2M1 conversion; elsewhere the software rounding.
+        assert ("F2FP.SATFINITE.E2M1.F32" in function) == has_e2m1_conversion(target), function.splitlines()[0]
+
+
 @pytest.mark.parametrize(
     ("capability", "module"),
     [

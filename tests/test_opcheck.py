@@ -34,6 +34,7 @@ def samples() -> list[tuple[str, object, tuple, dict]]:
         ("swizzle_3d", ops.swizzle_blockscale.default, (linear.reshape(3, 50, 3),), {}),
         ("unswizzle", ops.unswizzle_blockscale.default, (swizzled, 150, 3), {}),
         ("amax", ops.global_scale_from_amax.default, (x,), {}),
+        ("qdq", ops.nvfp4_qdq.default, (x.reshape(3, 50, 48), gs), {}),
     ]
     out_packed, out_scale = poisoned_outputs(150, 64, True, DEVICE)
     cases += [
@@ -57,6 +58,7 @@ def samples() -> list[tuple[str, object, tuple, dict]]:
             {"out": torch.empty(150, 3, dtype=torch.float8_e4m3fn, device=DEVICE)},
         ),
         ("amax_out", ops.global_scale_from_amax.out, (x,), {"out": torch.empty((), device=DEVICE)}),
+        ("qdq_out", ops.nvfp4_qdq.out, (x, gs), {"out": torch.empty_like(x)}),
     ]
     return cases
 

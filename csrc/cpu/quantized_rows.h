@@ -57,4 +57,22 @@ void dequantize_rows(const uint8_t* packed, const uint8_t* block_scale, const Qu
   }
 }
 
+// nvfp4_qdq of rows [row_begin, row_end) of a [rows, k] matrix: each value becomes its E2M1
+// code times its block's scale (no 1/gs), in T.
+template <typename T>
+void qdq_rows(const T* input, int64_t k, float gs, T* out, int64_t row_begin, int64_t row_end) {
+  for (int64_t row = row_begin; row < row_end; ++row) {
+    for (int64_t col = 0; col < k / kBlockSize; ++col) {
+      float values[kBlockSize];
+      uint8_t codes[kBlockSize];
+      const T* x = input + row * k + col * kBlockSize;
+      for (int i = 0; i < kBlockSize; ++i) values[i] = static_cast<float>(x[i]);
+      const float scale = e4m3_to_float(quantize_block(values, gs, codes));
+      for (int i = 0; i < kBlockSize; ++i) {
+        out[row * k + col * kBlockSize + i] = static_cast<T>(e2m1_to_float(codes[i]) * scale);
+      }
+    }
+  }
+}
+
 }  // namespace nvfp4::cpu

@@ -14,34 +14,22 @@ namespace {
 // Rows of one scale matrix handled per parallel task.
 constexpr int64_t kRowsPerTask = 256;
 
-// A [batch, rows, cols] scale tensor and its swizzled [batch, padded_rows, padded_cols] twin.
-struct ScalePair {
-  int64_t batch, rows, cols, padded_rows, padded_cols;
-
-  static ScalePair of(const at::Tensor& scale, int64_t rows, int64_t cols) {
-    const int64_t batch = scale.dim() == 3 ? scale.size(0) : 1;
-    return {batch, rows, cols, round_up(rows, kSwizzleTileRows), round_up(cols, kSwizzleTileCols)};
-  }
-  int64_t linear_size() const { return rows * cols; }
-  int64_t swizzled_size() const { return padded_rows * padded_cols; }
-};
-
 void swizzle_blockscale_out(const at::Tensor& scale, at::Tensor& out) {
   check_linear_blockscale(scale);
-  const ScalePair pair = ScalePair::of(scale, scale.size(-2), scale.size(-1));
-  check_output(out, "out", with_matrix_sizes(scale, pair.padded_rows, pair.padded_cols), at::kFloat8_e4m3fn,
+  const ScaleMatrices matrices = scale_matrices_of(scale, scale.size(-2), scale.size(-1));
+  check_output(out, "out", with_matrix_sizes(scale, matrices.padded_rows(), matrices.padded_cols()), at::kFloat8_e4m3fn,
                scale.device());
   const auto* in = static_cast<const uint8_t*>(scale.const_data_ptr());
   auto* swizzled = static_cast<uint8_t*>(out.data_ptr());
   // Each task owns whole padded rows of one matrix, so every output byte has one writer.
-  at::parallel_for(0, pair.batch * pair.padded_rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, matrices.batch * matrices.padded_rows(), kRowsPerTask, [&](int64_t begin, int64_t end) {
     for (int64_t index = begin; index < end; ++index) {
-      const int64_t b = index / pair.padded_rows, row = index % pair.padded_rows;
-      const uint8_t* in_row = in + b * pair.linear_size() + row * pair.cols;
-      uint8_t* matrix = swizzled + b * pair.swizzled_size();
-      for (int64_t col = 0; col < pair.padded_cols; ++col) {
-        const bool real = row < pair.rows && col < pair.cols;
-        matrix[swizzled_scale_offset(row, col, pair.padded_cols)] = real ? in_row[col] : 0;
+      const int64_t b = index / matrices.padded_rows(), row = index % matrices.padded_rows();
+      const uint8_t* in_row = in + b * matrices.linear_size() + row * matrices.cols;
+      uint8_t* matrix = swizzled + b * matrices.swizzled_size();
+      for (int64_t col = 0; col < matrices.padded_cols(); ++col) {
+        const bool real = row < matrices.rows && col < matrices.cols;
+        matrix[swizzled_scale_offset(row, col, matrices.padded_cols())] = real ? in_row[col] : 0;
       }
     }
   });
@@ -49,25 +37,25 @@ void swizzle_blockscale_out(const at::Tensor& scale, at::Tensor& out) {
 
 at::Tensor swizzle_blockscale(const at::Tensor& scale) {
   check_linear_blockscale(scale);
-  const ScalePair pair = ScalePair::of(scale, scale.size(-2), scale.size(-1));
-  at::Tensor out = at::empty(with_matrix_sizes(scale, pair.padded_rows, pair.padded_cols), scale.options());
+  const ScaleMatrices matrices = scale_matrices_of(scale, scale.size(-2), scale.size(-1));
+  at::Tensor out = at::empty(with_matrix_sizes(scale, matrices.padded_rows(), matrices.padded_cols()), scale.options());
   swizzle_blockscale_out(scale, out);
   return out;
 }
 
 void unswizzle_blockscale_out(const at::Tensor& scale, int64_t rows, int64_t cols, at::Tensor& out) {
   check_swizzled_blockscale(scale, rows, cols);
-  const ScalePair pair = ScalePair::of(scale, rows, cols);
+  const ScaleMatrices matrices = scale_matrices_of(scale, rows, cols);
   check_output(out, "out", with_matrix_sizes(scale, rows, cols), at::kFloat8_e4m3fn, scale.device());
   const auto* swizzled = static_cast<const uint8_t*>(scale.const_data_ptr());
   auto* linear = static_cast<uint8_t*>(out.data_ptr());
-  at::parallel_for(0, pair.batch * rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, matrices.batch * rows, kRowsPerTask, [&](int64_t begin, int64_t end) {
     for (int64_t index = begin; index < end; ++index) {
       const int64_t b = index / rows, row = index % rows;
-      const uint8_t* matrix = swizzled + b * pair.swizzled_size();
-      uint8_t* out_row = linear + b * pair.linear_size() + row * cols;
+      const uint8_t* matrix = swizzled + b * matrices.swizzled_size();
+      uint8_t* out_row = linear + b * matrices.linear_size() + row * cols;
       for (int64_t col = 0; col < cols; ++col) {
-        out_row[col] = matrix[swizzled_scale_offset(row, col, pair.padded_cols)];
+        out_row[col] = matrix[swizzled_scale_offset(row, col, matrices.padded_cols())];
       }
     }
   });

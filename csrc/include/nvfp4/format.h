@@ -2,7 +2,7 @@
 //
 // E2M1 values (4 bits: sign, 2 exponent bits, 1 mantissa bit), one E4M3 block scale per 16
 // values along K, one fp32 encode scale `gs` per tensor. Every kernel of the project (CPU, CUDA,
-// any architecture) quantizes through `quantize_block` below, so all of them produce the same
+// any architecture) quantizes through `encode_block_scale` below, so all of them produce the same
 // bytes; tests tie these functions to the pure-PyTorch reference in nvfp4/reference.py.
 //
 // This header includes no torch headers: host-only tests and C++ benchmarks use it directly.
@@ -131,9 +131,30 @@ NVFP4_HOST_DEVICE float global_scale_from_amax(float amax) {
   return gs < gs_max ? gs : gs_max;
 }
 
-// Quantize one block of 16 fp32 values with encode scale gs (DESIGN.md section 1, in exactly
-// that order of IEEE fp32 operations). Writes 16 codes (low nibble = 4 bits each, one per byte
-// of `codes`) and returns the E4M3 scale byte.
+// The block scale of a finite block with max |x| = amax, and the multiplier that takes its
+// values to E2M1 (DESIGN.md section 1, in exactly that order of IEEE fp32 operations). `gs` must
+// be a valid encode scale.
+struct BlockScale {
+  uint8_t byte;    // E4M3
+  float inverse;   // x * inverse is rounded to E2M1
+};
+
+NVFP4_HOST_DEVICE BlockScale encode_block_scale(float amax, float gs) {
+  float scale = (gs * amax) / kE2M1Max;
+  scale = scale < kE4M3Max ? scale : kE4M3Max;
+  const uint8_t byte = e4m3_from_nonnegative_float_rne(scale);
+  const float decoded_scale = e4m3_to_float(byte);
+  float inverse = 0.0f;
+  if (decoded_scale != 0.0f) {
+    inverse = 1.0f / (decoded_scale * (1.0f / gs));
+    inverse = inverse < kFloatMax ? inverse : kFloatMax;
+  }
+  return {byte, inverse};
+}
+
+// Quantize one block of 16 fp32 values with encode scale gs: writes 16 codes (one per byte of
+// `codes`) and returns the E4M3 scale byte. A block holding NaN or Inf, or any block of an
+// invalid gs, gets the NaN scale and zero codes.
 NVFP4_HOST_DEVICE uint8_t quantize_block(const float* x, float gs, uint8_t* codes) {
   float amax = 0.0f;
   bool finite = is_valid_global_scale(gs);
@@ -146,17 +167,9 @@ NVFP4_HOST_DEVICE uint8_t quantize_block(const float* x, float gs, uint8_t* code
     for (int i = 0; i < kBlockSize; ++i) codes[i] = 0;
     return kE4M3NaN;
   }
-  float scale = (gs * amax) / kE2M1Max;
-  scale = scale < kE4M3Max ? scale : kE4M3Max;
-  const uint8_t scale_byte = e4m3_from_nonnegative_float_rne(scale);
-  const float decoded_scale = e4m3_to_float(scale_byte);
-  float inverse = 0.0f;
-  if (decoded_scale != 0.0f) {
-    inverse = 1.0f / (decoded_scale * (1.0f / gs));
-    inverse = inverse < kFloatMax ? inverse : kFloatMax;
-  }
-  for (int i = 0; i < kBlockSize; ++i) codes[i] = e2m1_from_float_rne_satfinite(x[i] * inverse);
-  return scale_byte;
+  const BlockScale scale = encode_block_scale(amax, gs);
+  for (int i = 0; i < kBlockSize; ++i) codes[i] = e2m1_from_float_rne_satfinite(x[i] * scale.inverse);
+  return scale.byte;
 }
 
 // Dequantized value of one code: one exact product, one fp32 division (the caller casts).

@@ -44,4 +44,17 @@ struct QuantizedLayout {
   }
 };
 
+// A batch of linear [rows, cols] scale matrices and their swizzled [padded_rows, padded_cols]
+// twins, each matrix contiguous after the previous one.
+struct ScaleMatrices {
+  int64_t batch;
+  int64_t rows;
+  int64_t cols;
+
+  NVFP4_HOST_DEVICE int64_t padded_rows() const { return round_up(rows, kSwizzleTileRows); }
+  NVFP4_HOST_DEVICE int64_t padded_cols() const { return round_up(cols, kSwizzleTileCols); }
+  NVFP4_HOST_DEVICE int64_t linear_size() const { return rows * cols; }
+  NVFP4_HOST_DEVICE int64_t swizzled_size() const { return padded_rows() * padded_cols(); }
+};
+
 }  // namespace nvfp4

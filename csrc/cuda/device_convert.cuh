@@ -1,0 +1,74 @@
+// Device-side conversions shared by the architecture-neutral CUDA kernels: element loads as
+// float, float stores to the element type, and the E2M1 rounding of DESIGN.md section 1 (the
+// PTX conversion instruction where the target has it, the software rounding of format.h
+// elsewhere; both round to nearest even and saturate to +-6).
+#pragma once
+
+#include <c10/util/BFloat16.h>
+#include <c10/util/Half.h>
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <cstdint>
+
+#include "nvfp4/format.h"
+
+// sm_100a/103a/120a/121a and the 10.x/12.x family targets have cvt.rn.satfinite.e2m1x2.f32.
+#if defined(__CUDA_ARCH_FEAT_SM100_ALL) || defined(__CUDA_ARCH_FEAT_SM103_ALL) ||   \
+    defined(__CUDA_ARCH_FEAT_SM120_ALL) || defined(__CUDA_ARCH_FEAT_SM121_ALL) ||   \
+    (defined(__CUDA_ARCH_FAMILY_SPECIFIC__) &&                                      \
+     (__CUDA_ARCH_FAMILY_SPECIFIC__ == 1000 || __CUDA_ARCH_FAMILY_SPECIFIC__ == 1030 || \
+      __CUDA_ARCH_FAMILY_SPECIFIC__ == 1200 || __CUDA_ARCH_FAMILY_SPECIFIC__ == 1210))
+#define NVFP4_HAS_E2M1_CVT 1
+#else
+#define NVFP4_HAS_E2M1_CVT 0
+#endif
+
+namespace nvfp4::cuda {
+
+// c10 element types to their CUDA twins, so device code uses the CUDA intrinsics.
+template <typename T>
+struct CudaType {
+  using type = T;
+};
+template <>
+struct CudaType<c10::Half> {
+  using type = __half;
+};
+template <>
+struct CudaType<c10::BFloat16> {
+  using type = __nv_bfloat16;
+};
+
+__device__ __forceinline__ float to_float(float x) { return x; }
+__device__ __forceinline__ float to_float(__half x) { return __half2float(x); }
+__device__ __forceinline__ float to_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+
+template <typename T>
+__device__ __forceinline__ T from_float(float x);
+template <>
+__device__ __forceinline__ float from_float<float>(float x) { return x; }
+template <>
+__device__ __forceinline__ __half from_float<__half>(float x) { return __float2half_rn(x); }
+template <>
+__device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
+
+// Two E2M1 codes in one byte: `low` in bits 0..3, `high` in bits 4..7.
+__device__ __forceinline__ uint8_t e2m1x2_from_floats(float low, float high) {
+#if NVFP4_HAS_E2M1_CVT
+  uint32_t byte;
+  // The first source operand goes to the upper nibble.
+  asm("{\n"
+      "  .reg .b8 packed;\n"
+      "  cvt.rn.satfinite.e2m1x2.f32 packed, %1, %2;\n"
+      "  cvt.u32.u8 %0, packed;\n"
+      "}"
+      : "=r"(byte)
+      : "f"(high), "f"(low));
+  return static_cast<uint8_t>(byte);
+#else
+  return static_cast<uint8_t>(e2m1_from_float_rne_satfinite(low) | (e2m1_from_float_rne_satfinite(high) << 4));
+#endif
+}
+
+}  // namespace nvfp4::cuda

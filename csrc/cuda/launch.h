@@ -1,0 +1,20 @@
+// Launch helpers shared by the architecture-neutral CUDA kernels.
+#pragma once
+
+#include <cstdint>
+
+namespace nvfp4::cuda {
+
+// Multiprocessors of a device, queried once per device.
+int multiprocessor_count(int device);
+
+// Blocks of `threads` threads for a grid-stride loop over `work` items: enough to fill the GPU
+// `waves` times over, no more than the work needs.
+int64_t grid_size(int64_t work, int threads, int device, int blocks_per_multiprocessor = 8);
+
+// True when `pointer` is aligned to `bytes`.
+inline bool is_aligned(const void* pointer, uintptr_t bytes) {
+  return reinterpret_cast<uintptr_t>(pointer) % bytes == 0;
+}
+
+}  // namespace nvfp4::cuda

@@ -1,0 +1,89 @@
+// CUDA kernel of nvfp4_qdq: each 16-bit value becomes e2m1 * sf of its block (no 1/gs), exact in
+// the input's dtype. One thread per block of 16: two 16-byte loads, the encoding of
+// quantize_block.cuh, two 16-byte stores.
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "cuda/device_convert.cuh"
+#include "cuda/launch.h"
+#include "cuda/quantize_block.cuh"
+#include "dtype_dispatch.h"
+#include "op_checks.h"
+
+namespace nvfp4::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+template <typename T, bool kVectorized>
+__global__ void __launch_bounds__(kThreads)
+    qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
+  const float gs = *global_scale;
+  for (int64_t block = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; block < blocks;
+       block += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float values[kBlockSize];
+    load_block<T, kVectorized>(input + block * kBlockSize, values);
+    uint8_t scale_byte;
+    const uint2 codes = encode_block(values, gs, scale_byte);
+    const float scale = e4m3_to_float(scale_byte);
+    const uint32_t words[2] = {codes.x, codes.y};
+    T results[kBlockSize];
+#pragma unroll
+    for (int i = 0; i < kBlockSize; ++i) {
+      results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
+    }
+    T* destination = out + block * kBlockSize;
+    if constexpr (kVectorized) {
+#pragma unroll
+      for (int v = 0; v < kBlockSize * sizeof(T) / 16; ++v) {
+        reinterpret_cast<uint4*>(destination)[v] = reinterpret_cast<const uint4*>(results)[v];
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kBlockSize; ++i) destination[i] = results[i];
+    }
+  }
+}
+
+void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::Tensor& out) {
+  const QuantizedLayout layout = check_qdq_args(input, global_scale);
+  check_output(out, "out", input.sizes(), input.scalar_type(), input.device());
+  const int64_t blocks = layout.rows * layout.real_scale_cols();
+  if (blocks == 0) return;
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor x = input.contiguous();
+  const int64_t grid = grid_size(blocks, kThreads, input.get_device());
+  NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::nvfp4_qdq (CUDA)", [&] {
+    using T = typename CudaType<scalar_t>::type;
+    const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());
+    T* out_data = reinterpret_cast<T*>(out.mutable_data_ptr<scalar_t>());
+    const float* gs = global_scale.const_data_ptr<float>();
+    if (is_aligned(values, 16) && is_aligned(out_data, 16)) {
+      qdq_kernel<T, true><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
+    } else {
+      qdq_kernel<T, false><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
+    }
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+}
+
+at::Tensor nvfp4_qdq(const at::Tensor& input, const at::Tensor& global_scale) {
+  check_qdq_args(input, global_scale);
+  at::Tensor out = at::empty_like(input, at::MemoryFormat::Contiguous);
+  nvfp4_qdq_out(input, global_scale, out);
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(nvfp4, CUDA, m) {
+  m.impl("nvfp4_qdq", &nvfp4_qdq);
+  m.impl("nvfp4_qdq.out", &nvfp4_qdq_out);
+}
+
+}  // namespace nvfp4::cuda

@@ -1,0 +1,169 @@
+// CUDA kernels of scaled_fp4_quant and global_scale_from_amax (architecture-neutral: sm_80 + PTX
+// and every requested architecture). One thread per stored block of 16 values, in one pass:
+// max, E4M3 scale, E2M1 codes, the scale written straight to its swizzled or linear offset, and
+// every padding byte (rows up to 128, scale columns up to 4, padded K) written as zero, so the
+// outputs may come from torch.empty. Bytes equal the CPU kernel's (DESIGN.md section 1).
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include "cuda/device_convert.cuh"
+#include "cuda/quantize_block.cuh"
+#include "cuda/launch.h"
+#include "dtype_dispatch.h"
+#include "nvfp4/layout.h"
+#include "op_checks.h"
+
+namespace nvfp4::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+// Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included).
+template <typename T, bool kVectorized, typename Index>
+__global__ void __launch_bounds__(kThreads)
+    quantize_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, QuantizedLayout layout,
+                    uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
+  const float gs = *global_scale;
+  const Index scale_cols = layout.scale_cols();
+  const Index stored_cols = layout.padded_k / kBlockSize;
+  const Index real_cols = layout.real_scale_cols();
+  const Index rows = layout.rows;
+  const Index total = static_cast<Index>(layout.scale_rows()) * scale_cols;
+  for (Index index = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<Index>(gridDim.x) * blockDim.x) {
+    const Index row = index / scale_cols, col = index % scale_cols;
+    uint8_t scale_byte = 0;
+    if (row < rows && col < stored_cols) {
+      uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
+      if (col < real_cols) {
+        float values[kBlockSize];
+        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, values);
+        codes = encode_block(values, gs, scale_byte);
+      }
+      uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2);
+      if constexpr (kVectorized) {
+        *reinterpret_cast<uint2*>(destination) = codes;
+      } else {
+        const uint32_t words[2] = {codes.x, codes.y};
+#pragma unroll
+        for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
+      }
+    }
+    block_scale[layout.scale_offset(row, col)] = scale_byte;
+  }
+}
+
+template <typename T, bool kVectorized>
+void launch_quantize(const T* input, const float* global_scale, const QuantizedLayout& layout, uint8_t* packed,
+                     uint8_t* block_scale, int device, cudaStream_t stream) {
+  const int64_t total = layout.scale_rows() * layout.scale_cols();
+  const int64_t grid = grid_size(total, kThreads, device);
+  if (total < (int64_t{1} << 31)) {
+    quantize_kernel<T, kVectorized, uint32_t>
+        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
+  } else {
+    quantize_kernel<T, kVectorized, int64_t>
+        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+void scaled_fp4_quant_out(const at::Tensor& input, const at::Tensor& global_scale, bool swizzle,
+                          c10::optional<int64_t> padded_k, at::Tensor& packed, at::Tensor& block_scale) {
+  const QuantizedLayout layout = check_scaled_fp4_quant_args(input, global_scale, swizzle, padded_k);
+  check_output(packed, "packed", {layout.rows, layout.packed_cols()}, at::kByte, input.device());
+  check_output(block_scale, "block_scale", {layout.scale_rows(), layout.scale_cols()}, at::kFloat8_e4m3fn,
+               input.device());
+  if (layout.scale_rows() == 0 || layout.scale_cols() == 0) return;
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor x = input.contiguous();
+  auto* packed_data = static_cast<uint8_t*>(packed.data_ptr());
+  auto* scale_data = static_cast<uint8_t*>(block_scale.data_ptr());
+  NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::scaled_fp4_quant (CUDA)", [&] {
+    using T = typename CudaType<scalar_t>::type;
+    const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());
+    const bool vectorized = is_aligned(values, 16) && is_aligned(packed_data, 8);
+    const float* gs = global_scale.const_data_ptr<float>();
+    if (vectorized) {
+      launch_quantize<T, true>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
+    } else {
+      launch_quantize<T, false>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
+    }
+  });
+}
+
+std::tuple<at::Tensor, at::Tensor> scaled_fp4_quant(const at::Tensor& input, const at::Tensor& global_scale,
+                                                    bool swizzle, c10::optional<int64_t> padded_k) {
+  const QuantizedLayout layout = check_scaled_fp4_quant_args(input, global_scale, swizzle, padded_k);
+  at::Tensor packed = at::empty({layout.rows, layout.packed_cols()}, input.options().dtype(at::kByte));
+  at::Tensor block_scale =
+      at::empty({layout.scale_rows(), layout.scale_cols()}, input.options().dtype(at::kFloat8_e4m3fn));
+  scaled_fp4_quant_out(input, global_scale, swizzle, padded_k, packed, block_scale);
+  return {packed, block_scale};
+}
+
+// global_scale_from_amax: max |x| as the bits of a non-negative float (their integer order is
+// the float order, and every NaN's bits sit above +Inf's, so NaN propagates as in torch.amax),
+// then the scale rule of format.h.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) amax_bits_kernel(const T* __restrict__ input, int64_t count,
+                                                              unsigned int* __restrict__ amax_bits) {
+  unsigned int local = 0;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < count;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    local = max(local, float_bits(to_float(input[i])) & 0x7FFFFFFFu);
+  }
+#pragma unroll
+  for (int offset = 16; offset > 0; offset /= 2) local = max(local, __shfl_xor_sync(0xFFFFFFFFu, local, offset));
+  if (threadIdx.x % 32 == 0 && local != 0) atomicMax(amax_bits, local);
+}
+
+__global__ void scale_from_amax_bits_kernel(float* out) {
+  *out = global_scale_from_amax(float_from_bits(*reinterpret_cast<const unsigned int*>(out)));
+}
+
+void global_scale_from_amax_out(const at::Tensor& input, at::Tensor& out) {
+  check_amax_input(input);
+  TORCH_CHECK(out.scalar_type() == at::kFloat && out.dim() <= 1 && out.numel() == 1,
+              "out must be a float32 tensor of shape [] or [1], got ", out.scalar_type(), " ", out.sizes());
+  TORCH_CHECK(out.device() == input.device(), "out must be on the input's device ", input.device(), ", got ",
+              out.device());
+  const c10::cuda::CUDAGuard device_guard(input.device());
+  const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  const at::Tensor x = input.contiguous();
+  float* out_data = out.mutable_data_ptr<float>();
+  C10_CUDA_CHECK(cudaMemsetAsync(out_data, 0, sizeof(float), stream));
+  if (x.numel() > 0) {
+    NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::global_scale_from_amax (CUDA)", [&] {
+      using T = typename CudaType<scalar_t>::type;
+      const int64_t grid = grid_size(x.numel(), kThreads, input.get_device(), 4);
+      amax_bits_kernel<<<grid, kThreads, 0, stream>>>(reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>()),
+                                                      x.numel(), reinterpret_cast<unsigned int*>(out_data));
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
+  }
+  scale_from_amax_bits_kernel<<<1, 1, 0, stream>>>(out_data);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+at::Tensor global_scale_from_amax(const at::Tensor& input) {
+  at::Tensor out = at::empty({}, input.options().dtype(at::kFloat));
+  global_scale_from_amax_out(input, out);
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(nvfp4, CUDA, m) {
+  m.impl("scaled_fp4_quant", &scaled_fp4_quant);
+  m.impl("scaled_fp4_quant.out", &scaled_fp4_quant_out);
+  m.impl("global_scale_from_amax", &global_scale_from_amax);
+  m.impl("global_scale_from_amax.out", &global_scale_from_amax_out);
+}
+
+}  // namespace nvfp4::cuda
