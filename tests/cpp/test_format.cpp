@@ -104,6 +104,16 @@ void test_e2m1() {
     EXPECT((actual & 7) == magnitude && ((actual >> 3) == (std::signbit(v) ? 1 : 0)), "v = %.9g -> %d", v,
            actual);
   }
+  // Every fp32 in [0, 8] against the threshold form of the rounding rule (DESIGN.md section 1):
+  // <= 0.25 -> 0, < 0.75 -> 0.5, <= 1.25 -> 1, < 1.75 -> 1.5, <= 2.5 -> 2, < 3.5 -> 3, <= 5 -> 4.
+  const uint32_t eight = nvfp4::float_bits(8.0f);
+  int mismatches = 0;
+  for (uint32_t bits = 0; bits <= eight; ++bits) {
+    const float a = nvfp4::float_from_bits(bits);
+    const int expected = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
+    mismatches += nvfp4::e2m1_from_float_rne_satfinite(a) != expected;
+  }
+  EXPECT(mismatches == 0, "%d of the fp32 values in [0, 8] round differently from the thresholds", mismatches);
   EXPECT(nvfp4::e2m1_from_float_rne_satfinite(1e30f) == 7, "saturation");
   EXPECT(nvfp4::e2m1_from_float_rne_satfinite(-INFINITY) == 15, "saturation of -inf");
 }

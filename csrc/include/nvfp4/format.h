@@ -8,6 +8,7 @@
 // This header includes no torch headers: host-only tests and C++ benchmarks use it directly.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -56,12 +57,11 @@ NVFP4_HOST_DEVICE bool is_finite(float x) {
   return (float_bits(x) & 0x7F800000u) != 0x7F800000u;
 }
 
-// Magnitudes of the eight E2M1 codes with the sign bit clear.
+// Magnitudes of the eight E2M1 codes with the sign bit clear: 0, 0.5, 1, 1.5 (code / 2), then
+// 2, 3, 4 (code - 2), then 6.
 NVFP4_HOST_DEVICE float e2m1_magnitude(uint8_t code3) {
-  // 0, 0.5, 1, 1.5, 2, 3, 4, 6: exponent field e = code3 >> 1, mantissa m = code3 & 1.
-  const uint8_t e = code3 >> 1, m = code3 & 1;
-  if (e == 0) return 0.5f * m;
-  return static_cast<float>(1u << (e - 1)) * (1.0f + 0.5f * m);
+  const float code = static_cast<float>(code3);
+  return code3 < 4 ? 0.5f * code : (code3 < 7 ? code - 2.0f : 6.0f);
 }
 
 // Value of a 4-bit E2M1 code (bit 3 is the sign).
@@ -70,14 +70,25 @@ NVFP4_HOST_DEVICE float e2m1_to_float(uint8_t code) {
   return (code & 0x8) ? -magnitude : magnitude;
 }
 
-// Round to nearest E2M1, ties to even, saturating to +-6. The code of |y| is the number of
-// rounding thresholds it passes; "<=" at a threshold whose lower neighbour has an even mantissa,
-// "<" where the upper one does. The sign bit of y becomes bit 3, so -0.1 gives 0x8 (minus zero).
+// x rounded to the nearest integer, ties to even (IEEE round-to-nearest, the default mode).
+NVFP4_HOST_DEVICE int round_half_even(float x) {
+#if defined(__CUDA_ARCH__)
+  return __float2int_rn(x);
+#else
+  return static_cast<int>(std::nearbyint(x));
+#endif
+}
+
+// Round to nearest E2M1, ties to even, saturating to +-6. The E2M1 grid steps by 0.5 below 2, by
+// 1 in [2, 4) and by 2 from 4 to 6: |y| counted in its step (a power of two, so exactly) and
+// rounded to an integer gives the code. The sign bit of y becomes bit 3, so -0.1 gives 0x8
+// (minus zero).
 NVFP4_HOST_DEVICE uint8_t e2m1_from_float_rne_satfinite(float y) {
-  const float a = y < 0.0f ? -y : y;
-  const uint8_t magnitude = static_cast<uint8_t>(
-      (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) +
-      (a > 2.5f) + (a >= 3.5f) + (a > 5.0f));
+  float a = y < 0.0f ? -y : y;
+  a = a < kE2M1Max ? a : kE2M1Max;  // also +Inf; NaN never reaches here (see quantize_block)
+  const int magnitude = a < 2.0f   ? round_half_even(a * 2.0f)
+                        : a < 4.0f ? round_half_even(a) + 2
+                                   : round_half_even(a * 0.5f) + 4;
   return static_cast<uint8_t>(magnitude | ((float_bits(y) >> 28) & 0x8));
 }
 
