@@ -19,32 +19,45 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Blocks a thread loads before it encodes any of them (more bytes in flight).
+constexpr int kBlocksPerStep = 2;
+
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
   const float gs = *global_scale;
-  for (int64_t block = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; block < blocks;
-       block += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float values[kBlockSize];
-    load_block<T, kVectorized>(input + block * kBlockSize, values);
-    uint8_t scale_byte;
-    const uint2 codes = encode_block(values, gs, scale_byte);
-    const float scale = e4m3_to_float(scale_byte);
-    const uint32_t words[2] = {codes.x, codes.y};
-    T results[kBlockSize];
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; first < blocks;
+       first += kBlocksPerStep * stride) {
+    RawBlock<T> raw[kBlocksPerStep];
 #pragma unroll
-    for (int i = 0; i < kBlockSize; ++i) {
-      results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
+    for (int b = 0; b < kBlocksPerStep; ++b) {
+      if (first + b * stride < blocks) load_raw_block<T, kVectorized>(input + (first + b * stride) * kBlockSize, raw[b]);
     }
-    T* destination = out + block * kBlockSize;
-    if constexpr (kVectorized) {
 #pragma unroll
-      for (int v = 0; v < kBlockSize * sizeof(T) / 16; ++v) {
-        reinterpret_cast<uint4*>(destination)[v] = reinterpret_cast<const uint4*>(results)[v];
+    for (int b = 0; b < kBlocksPerStep; ++b) {
+      const int64_t block = first + b * stride;
+      if (block >= blocks) break;
+      float values[kBlockSize];
+      to_floats(raw[b], values);
+      uint8_t scale_byte;
+      const uint2 codes = encode_block(values, gs, scale_byte);
+      const float scale = e4m3_to_float(scale_byte);
+      const uint32_t words[2] = {codes.x, codes.y};
+      RawBlock<T> results;
+      T* elements = reinterpret_cast<T*>(results.vectors);
+#pragma unroll
+      for (int i = 0; i < kBlockSize; ++i) {
+        elements[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
       }
-    } else {
+      T* destination = out + block * kBlockSize;
+      if constexpr (kVectorized) {
 #pragma unroll
-      for (int i = 0; i < kBlockSize; ++i) destination[i] = results[i];
+        for (int v = 0; v < RawBlock<T>::kVectors; ++v) reinterpret_cast<uint4*>(destination)[v] = results.vectors[v];
+      } else {
+#pragma unroll
+        for (int i = 0; i < kBlockSize; ++i) destination[i] = elements[i];
+      }
     }
   }
 }
@@ -57,7 +70,7 @@ void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor x = input.contiguous();
-  const int64_t grid = grid_size(blocks, kThreads, input.get_device());
+  const int64_t grid = grid_size((blocks + kBlocksPerStep - 1) / kBlocksPerStep, kThreads, input.get_device());
   NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::nvfp4_qdq (CUDA)", [&] {
     using T = typename CudaType<scalar_t>::type;
     const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());

@@ -22,6 +22,10 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Stored blocks a thread handles per step of its grid-stride loop: their loads are all issued
+// before any of them is encoded, to keep more bytes in flight.
+constexpr int kBlocksPerStep = 2;
+
 // Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included).
 template <typename T, bool kVectorized, typename Index>
 __global__ void __launch_bounds__(kThreads)
@@ -33,27 +37,43 @@ __global__ void __launch_bounds__(kThreads)
   const Index real_cols = layout.real_scale_cols();
   const Index rows = layout.rows;
   const Index total = static_cast<Index>(layout.scale_rows()) * scale_cols;
-  for (Index index = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; index < total;
-       index += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index row = index / scale_cols, col = index % scale_cols;
-    uint8_t scale_byte = 0;
-    if (row < rows && col < stored_cols) {
-      uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
-      if (col < real_cols) {
-        float values[kBlockSize];
-        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, values);
-        codes = encode_block(values, gs, scale_byte);
-      }
-      uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2);
-      if constexpr (kVectorized) {
-        *reinterpret_cast<uint2*>(destination) = codes;
-      } else {
-        const uint32_t words[2] = {codes.x, codes.y};
+  const Index stride = static_cast<Index>(gridDim.x) * blockDim.x;
+  for (Index first = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; first < total;
+       first += kBlocksPerStep * stride) {
+    Index row[kBlocksPerStep], col[kBlocksPerStep];
+    RawBlock<T> raw[kBlocksPerStep];
 #pragma unroll
-        for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
+    for (int b = 0; b < kBlocksPerStep; ++b) {
+      const Index index = first + b * stride;
+      row[b] = index / scale_cols;
+      col[b] = index % scale_cols;
+      if (index < total && row[b] < rows && col[b] < real_cols) {
+        load_raw_block<T, kVectorized>(input + static_cast<int64_t>(row[b]) * layout.k + col[b] * kBlockSize, raw[b]);
       }
     }
-    block_scale[layout.scale_offset(row, col)] = scale_byte;
+#pragma unroll
+    for (int b = 0; b < kBlocksPerStep; ++b) {
+      if (first + b * stride >= total) break;
+      uint8_t scale_byte = 0;
+      if (row[b] < rows && col[b] < stored_cols) {
+        uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
+        if (col[b] < real_cols) {
+          float values[kBlockSize];
+          to_floats(raw[b], values);
+          codes = encode_block(values, gs, scale_byte);
+        }
+        uint8_t* destination =
+            packed + static_cast<int64_t>(row[b]) * layout.packed_cols() + col[b] * (kBlockSize / 2);
+        if constexpr (kVectorized) {
+          *reinterpret_cast<uint2*>(destination) = codes;
+        } else {
+          const uint32_t words[2] = {codes.x, codes.y};
+#pragma unroll
+          for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
+        }
+      }
+      block_scale[layout.scale_offset(row[b], col[b])] = scale_byte;
+    }
   }
 }
 
@@ -61,7 +81,7 @@ template <typename T, bool kVectorized>
 void launch_quantize(const T* input, const float* global_scale, const QuantizedLayout& layout, uint8_t* packed,
                      uint8_t* block_scale, int device, cudaStream_t stream) {
   const int64_t total = layout.scale_rows() * layout.scale_cols();
-  const int64_t grid = grid_size(total, kThreads, device);
+  const int64_t grid = grid_size((total + kBlocksPerStep - 1) / kBlocksPerStep, kThreads, device);
   if (total < (int64_t{1} << 31)) {
     quantize_kernel<T, kVectorized, uint32_t>
         <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);

@@ -8,23 +8,32 @@
 
 namespace nvfp4::cuda {
 
-// Sixteen consecutive elements as floats; 16-byte loads when the address allows.
+// The raw bytes of 16 consecutive elements, loaded apart from their conversion so that a thread
+// can have several blocks' loads in flight before it computes on any of them.
+template <typename T>
+struct RawBlock {
+  static constexpr int kVectors = kBlockSize * sizeof(T) / 16;
+  uint4 vectors[kVectors];
+};
+
+// 16-byte loads when the address allows, element loads otherwise.
 template <typename T, bool kVectorized>
-__device__ __forceinline__ void load_block(const T* source, float (&values)[kBlockSize]) {
+__device__ __forceinline__ void load_raw_block(const T* source, RawBlock<T>& raw) {
   if constexpr (kVectorized) {
-    constexpr int kPerVector = 16 / sizeof(T);
-    const uint4* vectors = reinterpret_cast<const uint4*>(source);
 #pragma unroll
-    for (int v = 0; v < kBlockSize / kPerVector; ++v) {
-      const uint4 bits = __ldg(vectors + v);
-      const T* elements = reinterpret_cast<const T*>(&bits);
-#pragma unroll
-      for (int i = 0; i < kPerVector; ++i) values[v * kPerVector + i] = to_float(elements[i]);
-    }
+    for (int v = 0; v < RawBlock<T>::kVectors; ++v) raw.vectors[v] = __ldg(reinterpret_cast<const uint4*>(source) + v);
   } else {
+    T* elements = reinterpret_cast<T*>(raw.vectors);
 #pragma unroll
-    for (int i = 0; i < kBlockSize; ++i) values[i] = to_float(source[i]);
+    for (int i = 0; i < kBlockSize; ++i) elements[i] = source[i];
   }
+}
+
+template <typename T>
+__device__ __forceinline__ void to_floats(const RawBlock<T>& raw, float (&values)[kBlockSize]) {
+  const T* elements = reinterpret_cast<const T*>(raw.vectors);
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) values[i] = to_float(elements[i]);
 }
 
 // Eight bytes holding the 16 codes of a block, or zero for a non-finite block / invalid scale.
