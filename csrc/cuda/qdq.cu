@@ -1,6 +1,5 @@
-// CUDA kernel of nvfp4_qdq: each 16-bit value becomes e2m1 * sf of its block (no 1/gs), exact in
-// the input's dtype. One thread per block of 16: two 16-byte loads, the encoding of
-// quantize_block.cuh, two 16-byte stores.
+// CUDA kernels of nvfp4_qdq: each 16-bit value becomes e2m1 * sf of its block (no 1/gs), exact
+// in the input's dtype, through the encoding of quantize_block.cuh.
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -19,46 +18,49 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Blocks a thread loads before it encodes any of them (more bytes in flight).
-constexpr int kBlocksPerStep = 2;
-
-template <typename T, bool kVectorized>
-__global__ void __launch_bounds__(kThreads)
-    qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
+// 16-byte-aligned input and output: lane groups (LaneGroup) share each block; one 16-byte load
+// and one 16-byte store per lane.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) qdq_coalesced_kernel(const T* __restrict__ input,
+                                                                 const float* __restrict__ global_scale,
+                                                                 int64_t blocks, T* __restrict__ out) {
+  using Group = LaneGroup<T>;
   const float gs = *global_scale;
-  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; first < blocks;
-       first += kBlocksPerStep * stride) {
-    RawBlock<T> raw[kBlocksPerStep];
+  const int64_t total = blocks * Group::kLanes;  // one item per lane: 16 bytes of the input
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < total;
+       index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const uint4 raw = __ldg(reinterpret_cast<const uint4*>(input) + index);
+    float values[Group::kValues];
+    lane_values<T>(raw, values);
+    bool valid;
+    const BlockScale scale = group_block_scale<T>(values, gs, valid);
+    const uint32_t codes = valid ? encode_values(values, scale.inverse) : 0;
+    const float decoded_scale = e4m3_to_float(scale.byte);
+    uint4 result;
+    T* elements = reinterpret_cast<T*>(&result);
 #pragma unroll
-    for (int b = 0; b < kBlocksPerStep; ++b) {
-      if (first + b * stride < blocks) load_raw_block<T, kVectorized>(input + (first + b * stride) * kBlockSize, raw[b]);
+    for (int i = 0; i < Group::kValues; ++i) {
+      elements[i] = from_float<T>(e2m1_to_float((codes >> (4 * i)) & 0xF) * decoded_scale);
     }
+    reinterpret_cast<uint4*>(out)[index] = result;
+  }
+}
+
+// Any alignment: one thread per block, element loads and stores.
+template <typename T>
+__global__ void __launch_bounds__(kThreads) qdq_unaligned_kernel(const T* __restrict__ input,
+                                                                 const float* __restrict__ global_scale,
+                                                                 int64_t blocks, T* __restrict__ out) {
+  const float gs = *global_scale;
+  for (int64_t block = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; block < blocks;
+       block += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    float values[kBlockSize];
+    uint8_t codes[kBlockSize];
 #pragma unroll
-    for (int b = 0; b < kBlocksPerStep; ++b) {
-      const int64_t block = first + b * stride;
-      if (block >= blocks) break;
-      float values[kBlockSize];
-      to_floats(raw[b], values);
-      uint8_t scale_byte;
-      const uint2 codes = encode_block(values, gs, scale_byte);
-      const float scale = e4m3_to_float(scale_byte);
-      const uint32_t words[2] = {codes.x, codes.y};
-      RawBlock<T> results;
-      T* elements = reinterpret_cast<T*>(results.vectors);
+    for (int i = 0; i < kBlockSize; ++i) values[i] = to_float(input[block * kBlockSize + i]);
+    const float scale = e4m3_to_float(quantize_block(values, gs, codes));
 #pragma unroll
-      for (int i = 0; i < kBlockSize; ++i) {
-        elements[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
-      }
-      T* destination = out + block * kBlockSize;
-      if constexpr (kVectorized) {
-#pragma unroll
-        for (int v = 0; v < RawBlock<T>::kVectors; ++v) reinterpret_cast<uint4*>(destination)[v] = results.vectors[v];
-      } else {
-#pragma unroll
-        for (int i = 0; i < kBlockSize; ++i) destination[i] = elements[i];
-      }
-    }
+    for (int i = 0; i < kBlockSize; ++i) out[block * kBlockSize + i] = from_float<T>(e2m1_to_float(codes[i]) * scale);
   }
 }
 
@@ -70,16 +72,17 @@ void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor x = input.contiguous();
-  const int64_t grid = grid_size((blocks + kBlocksPerStep - 1) / kBlocksPerStep, kThreads, input.get_device());
   NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::nvfp4_qdq (CUDA)", [&] {
     using T = typename CudaType<scalar_t>::type;
     const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());
     T* out_data = reinterpret_cast<T*>(out.mutable_data_ptr<scalar_t>());
     const float* gs = global_scale.const_data_ptr<float>();
     if (is_aligned(values, 16) && is_aligned(out_data, 16)) {
-      qdq_kernel<T, true><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
+      const int64_t grid = grid_size(blocks * LaneGroup<T>::kLanes, kThreads, input.get_device());
+      qdq_coalesced_kernel<T><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
     } else {
-      qdq_kernel<T, false><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
+      const int64_t grid = grid_size(blocks, kThreads, input.get_device());
+      qdq_unaligned_kernel<T><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
     }
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
