@@ -86,9 +86,8 @@ def test_quantizer_uses_the_e2m1_instruction_where_the_target_has_it(target: str
     quantize_functions = [
         f
         for f, name in zip(functions, names, strict=True)
-        if "quantize_coalesced_kernel" in name or "qdq_coalesced_kernel" in name
+        if ("quantize_kernel" in name and "dequantize_kernel" not in name) or "qdq_kernel" in name
     ]
-    # The kernels of aligned data (the fast path); the unaligned fallbacks share format.h's rounding.
     assert quantize_functions, f"no quantize kernel for {target} in nvfp4._C"
     for function in quantize_functions:
         # F2FP.SATFINITE.E2M1.F32: the hardware E2M1 conversion; elsewhere the software rounding.

@@ -22,11 +22,11 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The kernel for any alignment: one thread per stored block, element loads and byte stores.
-template <typename T, typename Index>
+// Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included).
+template <typename T, bool kVectorized, typename Index>
 __global__ void __launch_bounds__(kThreads)
-    quantize_unaligned_kernel(const T* __restrict__ input, const float* __restrict__ global_scale,
-                              QuantizedLayout layout, uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
+    quantize_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, QuantizedLayout layout,
+                    uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
   const float gs = *global_scale;
   const Index scale_cols = layout.scale_cols();
   const Index stored_cols = layout.padded_k / kBlockSize;
@@ -38,91 +38,35 @@ __global__ void __launch_bounds__(kThreads)
     const Index row = index / scale_cols, col = index % scale_cols;
     uint8_t scale_byte = 0;
     if (row < rows && col < stored_cols) {
-      uint8_t codes[kBlockSize] = {};  // padded K columns stay zero
+      uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
       if (col < real_cols) {
         float values[kBlockSize];
-        const T* source = input + static_cast<int64_t>(row) * layout.k + col * kBlockSize;
-#pragma unroll
-        for (int i = 0; i < kBlockSize; ++i) values[i] = to_float(source[i]);
-        scale_byte = quantize_block(values, gs, codes);
+        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, values);
+        codes = encode_block(values, gs, scale_byte);
       }
       uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2);
+      if constexpr (kVectorized) {
+        *reinterpret_cast<uint2*>(destination) = codes;
+      } else {
+        const uint32_t words[2] = {codes.x, codes.y};
 #pragma unroll
-      for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(codes[2 * i] | (codes[2 * i + 1] << 4));
+        for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
+      }
     }
     block_scale[layout.scale_offset(row, col)] = scale_byte;
   }
 }
 
-// The kernel for 16-byte-aligned inputs and 4-byte-aligned codes: lane groups (LaneGroup) share
-// each block, so loads and code stores are contiguous per warp. Grid-stride over every stored
-// block scale times the lanes of a group.
-template <typename T, typename Index>
-__global__ void __launch_bounds__(kThreads)
-    quantize_coalesced_kernel(const T* __restrict__ input, const float* __restrict__ global_scale,
-                              QuantizedLayout layout, uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
-  using Group = LaneGroup<T>;
-  const float gs = *global_scale;
-  const Index scale_cols = layout.scale_cols();
-  const Index stored_cols = layout.padded_k / kBlockSize;
-  const Index real_cols = layout.real_scale_cols();
-  const Index rows = layout.rows;
-  const Index total = static_cast<Index>(layout.scale_rows()) * scale_cols * Group::kLanes;
-  for (Index index = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; index < total;
-       index += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index block = index / Group::kLanes;
-    const int part = static_cast<int>(index % Group::kLanes);
-    const Index row = block / scale_cols, col = block % scale_cols;
-    uint8_t scale_byte = 0;
-    if (row < rows && col < stored_cols) {  // the same for every lane of the group
-      uint32_t codes = 0;                   // padded K columns stay zero
-      if (col < real_cols) {
-        const uint4 raw = __ldg(reinterpret_cast<const uint4*>(input + static_cast<int64_t>(row) * layout.k +
-                                                                col * kBlockSize + part * Group::kValues));
-        float values[Group::kValues];
-        lane_values<T>(raw, values);
-        bool valid;
-        const BlockScale scale = group_block_scale<T>(values, gs, valid);
-        scale_byte = scale.byte;
-        if (valid) codes = encode_values(values, scale.inverse);
-      }
-      uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2) +
-                             part * Group::kCodeBytes;
-      if constexpr (Group::kCodeBytes == 4) {
-        *reinterpret_cast<uint32_t*>(destination) = codes;
-      } else {
-        *reinterpret_cast<uint16_t*>(destination) = static_cast<uint16_t>(codes);
-      }
-    }
-    if (part == 0) block_scale[layout.scale_offset(row, col)] = scale_byte;
-  }
-}
-
-template <typename T>
-void launch_quantize_coalesced(const T* input, const float* global_scale, const QuantizedLayout& layout,
-                               uint8_t* packed, uint8_t* block_scale, int device, cudaStream_t stream) {
-  const int64_t total = layout.scale_rows() * layout.scale_cols() * LaneGroup<T>::kLanes;
-  const int64_t grid = grid_size(total, kThreads, device);
-  if (total < (int64_t{1} << 31)) {
-    quantize_coalesced_kernel<T, uint32_t>
-        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
-  } else {
-    quantize_coalesced_kernel<T, int64_t>
-        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
-  }
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
-}
-
-template <typename T>
-void launch_quantize_unaligned(const T* input, const float* global_scale, const QuantizedLayout& layout,
-                               uint8_t* packed, uint8_t* block_scale, int device, cudaStream_t stream) {
+template <typename T, bool kVectorized>
+void launch_quantize(const T* input, const float* global_scale, const QuantizedLayout& layout, uint8_t* packed,
+                     uint8_t* block_scale, int device, cudaStream_t stream) {
   const int64_t total = layout.scale_rows() * layout.scale_cols();
   const int64_t grid = grid_size(total, kThreads, device);
   if (total < (int64_t{1} << 31)) {
-    quantize_unaligned_kernel<T, uint32_t>
+    quantize_kernel<T, kVectorized, uint32_t>
         <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
   } else {
-    quantize_unaligned_kernel<T, int64_t>
+    quantize_kernel<T, kVectorized, int64_t>
         <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -143,11 +87,12 @@ void scaled_fp4_quant_out(const at::Tensor& input, const at::Tensor& global_scal
   NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::scaled_fp4_quant (CUDA)", [&] {
     using T = typename CudaType<scalar_t>::type;
     const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());
+    const bool vectorized = is_aligned(values, 16) && is_aligned(packed_data, 8);
     const float* gs = global_scale.const_data_ptr<float>();
-    if (is_aligned(values, 16) && is_aligned(packed_data, 4)) {
-      launch_quantize_coalesced<T>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
+    if (vectorized) {
+      launch_quantize<T, true>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
     } else {
-      launch_quantize_unaligned<T>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
+      launch_quantize<T, false>(values, gs, layout, packed_data, scale_data, input.get_device(), stream);
     }
   });
 }

@@ -1,4 +1,4 @@
-// Device building blocks of the kernels that quantize: lane groups sharing a block of 16 values.
+// Device building blocks of the kernels that quantize: load a block of 16 values, encode it.
 #pragma once
 
 #include <cstdint>
@@ -8,62 +8,47 @@
 
 namespace nvfp4::cuda {
 
-// Coalesced layout of the aligned kernels: a block of 16 values is shared by kLanes consecutive
-// lanes, each holding the 16 contiguous bytes it loaded (8 bf16/fp16 values, or 4 fp32 values),
-// so one warp instruction loads or stores one contiguous run of memory.
-template <typename T>
-struct LaneGroup {
-  static constexpr int kLanes = sizeof(T);                   // lanes per block of 16
-  static constexpr int kValues = kBlockSize / kLanes;        // values per lane: 16 bytes
-  static constexpr int kCodeBytes = kValues / 2;
-
-  // The lanes of the calling lane's group, for the shuffles that combine them.
-  __device__ static unsigned mask() {
-    const unsigned lane = threadIdx.x % 32;
-    return ((1u << kLanes) - 1u) << (lane & ~(kLanes - 1u));
-  }
-};
-
-// The scale of the block a lane group holds (each lane its kValues values), agreed by all lanes
-// of the group; `valid` is false for a non-finite block or an invalid encode scale (the caller
-// then writes the NaN scale and zero codes). All lanes of the group must call it together.
-template <typename T>
-__device__ __forceinline__ BlockScale group_block_scale(const float (&values)[LaneGroup<T>::kValues], float gs,
-                                                        bool& valid) {
-  float amax = 0.0f;
-  bool finite = true;
+// Sixteen consecutive elements as floats; 16-byte loads when the address allows.
+template <typename T, bool kVectorized>
+__device__ __forceinline__ void load_block(const T* source, float (&values)[kBlockSize]) {
+  if constexpr (kVectorized) {
+    constexpr int kPerVector = 16 / sizeof(T);
+    const uint4* vectors = reinterpret_cast<const uint4*>(source);
 #pragma unroll
-  for (int i = 0; i < LaneGroup<T>::kValues; ++i) {
+    for (int v = 0; v < kBlockSize / kPerVector; ++v) {
+      const uint4 bits = __ldg(vectors + v);
+      const T* elements = reinterpret_cast<const T*>(&bits);
+#pragma unroll
+      for (int i = 0; i < kPerVector; ++i) values[v * kPerVector + i] = to_float(elements[i]);
+    }
+  } else {
+#pragma unroll
+    for (int i = 0; i < kBlockSize; ++i) values[i] = to_float(source[i]);
+  }
+}
+
+// Eight bytes holding the 16 codes of a block, or zero for a non-finite block / invalid scale.
+__device__ __forceinline__ uint2 encode_block(const float (&values)[kBlockSize], float gs, uint8_t& scale_byte) {
+  float amax = 0.0f;
+  bool finite = is_valid_global_scale(gs);
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) {
     finite = finite && is_finite(values[i]);
     amax = fmaxf(amax, fabsf(values[i]));
   }
-  const unsigned mask = LaneGroup<T>::mask();
-#pragma unroll
-  for (int offset = 1; offset < LaneGroup<T>::kLanes; offset *= 2) {
-    amax = fmaxf(amax, __shfl_xor_sync(mask, amax, offset));
-    finite = __shfl_xor_sync(mask, static_cast<int>(finite), offset) && finite;
+  if (!finite) {
+    scale_byte = kE4M3NaN;
+    return make_uint2(0, 0);
   }
-  valid = finite && is_valid_global_scale(gs);
-  return valid ? encode_block_scale(amax, gs) : BlockScale{kE4M3NaN, 0.0f};
-}
-
-// The codes of a lane's values, two per byte (earlier value in the low nibble).
-template <int kValues>
-__device__ __forceinline__ uint32_t encode_values(const float (&values)[kValues], float inverse) {
-  uint32_t codes = 0;
+  const BlockScale scale = encode_block_scale(amax, gs);
+  scale_byte = scale.byte;
+  uint32_t words[2] = {0, 0};
 #pragma unroll
-  for (int i = 0; i < kValues / 2; ++i) {
-    codes |= static_cast<uint32_t>(e2m1x2_from_floats(values[2 * i] * inverse, values[2 * i + 1] * inverse))
-             << (8 * i);
+  for (int i = 0; i < kBlockSize / 2; ++i) {
+    const uint32_t byte = e2m1x2_from_floats(values[2 * i] * scale.inverse, values[2 * i + 1] * scale.inverse);
+    words[i / 4] |= byte << (8 * (i % 4));
   }
-  return codes;
-}
-
-template <typename T>
-__device__ __forceinline__ void lane_values(const uint4& raw, float (&values)[LaneGroup<T>::kValues]) {
-  const T* elements = reinterpret_cast<const T*>(&raw);
-#pragma unroll
-  for (int i = 0; i < LaneGroup<T>::kValues; ++i) values[i] = to_float(elements[i]);
+  return make_uint2(words[0], words[1]);
 }
 
 }  // namespace nvfp4::cuda
