@@ -12,16 +12,12 @@ import torch
 
 import nvfp4
 from nvfp4 import reference
-
-
-def _device_runs_nvfp4(device: str) -> bool:
-    key = "CUDA" if device.startswith("cuda") else "CPU"
-    return torch._C._dispatch_has_kernel_for_dispatch_key("nvfp4::scaled_fp4_quant", key)
+from nvfp4._build import has_kernel
 
 
 def best_device() -> str:
     """The GPU when this build has CUDA kernels for the format ops, else the CPU."""
-    if torch.cuda.is_available() and _device_runs_nvfp4("cuda"):
+    if torch.cuda.is_available() and has_kernel("scaled_fp4_quant.out", "cuda"):
         return "cuda"
     return "cpu"
 

@@ -14,11 +14,13 @@ from typing import Any
 
 import torch
 
-__all__ = ["arch_module_for_capability", "build_info", "compiled_arch_modules", "load_extensions"]
+__all__ = ["arch_module_for_capability", "build_info", "compiled_arch_modules", "has_kernel", "load_extensions"]
 
 _MANIFEST_PATH = Path(__file__).with_name("_build_manifest.json")
-# Dispatch keys reported per op in build_info()["kernels"].
-_REPORTED_KEYS = ("CPU", "CUDA")
+# Dispatch keys reported per op in build_info()["kernels"]. The functional overloads are one
+# device-generic kernel (CompositeExplicitAutograd: allocate, then call the `.out` overload), so
+# which devices an op runs on is what its `.out` overload reports.
+_REPORTED_KEYS = ("CPU", "CUDA", "CompositeExplicitAutograd")
 
 
 @cache
@@ -42,6 +44,12 @@ def load_extensions() -> None:
     importlib.import_module("nvfp4._C")
     for module in compiled_arch_modules():
         importlib.import_module(f"nvfp4._C_{module}")
+
+
+def has_kernel(op: str, device_type: str) -> bool:
+    """Whether op ``nvfp4::<op>`` (an overload name such as ``scaled_fp4_quant.out``) has a kernel
+    for ``device_type`` ("cpu" or "cuda") in this build."""
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"nvfp4::{op}", device_type.upper())
 
 
 def arch_module_for_capability(major: int, minor: int) -> str:

@@ -9,11 +9,10 @@ from conftest import DTYPE_IDS, FLOAT_DTYPES, assert_quantized_equal, poisoned_o
 
 import nvfp4
 from nvfp4 import reference
+from nvfp4._build import has_kernel
 
 pytestmark = pytest.mark.skipif(
-    not (
-        torch.cuda.is_available() and torch._C._dispatch_has_kernel_for_dispatch_key("nvfp4::scaled_fp4_quant", "CUDA")
-    ),
+    not (torch.cuda.is_available() and has_kernel("scaled_fp4_quant.out", "cuda")),
     reason="needs a CUDA GPU and a build with the CUDA kernels",
 )
 

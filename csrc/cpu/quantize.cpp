@@ -37,16 +37,6 @@ void scaled_fp4_quant_out(const at::Tensor& input, const at::Tensor& global_scal
   });
 }
 
-std::tuple<at::Tensor, at::Tensor> scaled_fp4_quant(const at::Tensor& input, const at::Tensor& global_scale,
-                                                    bool swizzle, c10::optional<int64_t> padded_k) {
-  const QuantizedLayout layout = check_scaled_fp4_quant_args(input, global_scale, swizzle, padded_k);
-  at::Tensor packed = at::empty({layout.rows, layout.packed_cols()}, input.options().dtype(at::kByte));
-  at::Tensor block_scale =
-      at::empty({layout.scale_rows(), layout.scale_cols()}, input.options().dtype(at::kFloat8_e4m3fn));
-  scaled_fp4_quant_out(input, global_scale, swizzle, padded_k, packed, block_scale);
-  return {packed, block_scale};
-}
-
 // max |x| over the tensor; a NaN anywhere makes it NaN (as torch.amax).
 template <typename T>
 float amax_of(const T* values, int64_t count) {
@@ -77,18 +67,10 @@ void global_scale_from_amax_out(const at::Tensor& input, at::Tensor& out) {
   *static_cast<float*>(out.data_ptr()) = nvfp4::global_scale_from_amax(amax);
 }
 
-at::Tensor global_scale_from_amax(const at::Tensor& input) {
-  at::Tensor out = at::empty({}, input.options().dtype(at::kFloat));
-  global_scale_from_amax_out(input, out);
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CPU, m) {
-  m.impl("scaled_fp4_quant", &scaled_fp4_quant);
   m.impl("scaled_fp4_quant.out", &scaled_fp4_quant_out);
-  m.impl("global_scale_from_amax", &global_scale_from_amax);
   m.impl("global_scale_from_amax.out", &global_scale_from_amax_out);
 }
 

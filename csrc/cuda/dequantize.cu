@@ -79,18 +79,9 @@ void dequantize_out(const at::Tensor& packed, const at::Tensor& block_scale, con
   });
 }
 
-at::Tensor dequantize(const at::Tensor& packed, const at::Tensor& block_scale, const at::Tensor& global_scale,
-                      bool swizzled, at::ScalarType out_dtype) {
-  const QuantizedLayout layout = check_dequantize_args(packed, block_scale, global_scale, swizzled, out_dtype);
-  at::Tensor out = at::empty({layout.rows, layout.k}, packed.options().dtype(out_dtype));
-  dequantize_out(packed, block_scale, global_scale, swizzled, out_dtype, out);
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CUDA, m) {
-  m.impl("dequantize", &dequantize);
   m.impl("dequantize.out", &dequantize_out);
 }
 

@@ -72,17 +72,9 @@ void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::
   });
 }
 
-at::Tensor nvfp4_qdq(const at::Tensor& input, const at::Tensor& global_scale) {
-  check_qdq_args(input, global_scale);
-  at::Tensor out = at::empty_like(input, at::MemoryFormat::Contiguous);
-  nvfp4_qdq_out(input, global_scale, out);
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CUDA, m) {
-  m.impl("nvfp4_qdq", &nvfp4_qdq);
   m.impl("nvfp4_qdq.out", &nvfp4_qdq_out);
 }
 

@@ -52,14 +52,6 @@ void swizzle_blockscale_out(const at::Tensor& scale, at::Tensor& out) {
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor swizzle_blockscale(const at::Tensor& scale) {
-  check_linear_blockscale(scale);
-  const ScaleMatrices m = scale_matrices_of(scale, scale.size(-2), scale.size(-1));
-  at::Tensor out = at::empty(with_matrix_sizes(scale, m.padded_rows(), m.padded_cols()), scale.options());
-  swizzle_blockscale_out(scale, out);
-  return out;
-}
-
 void unswizzle_blockscale_out(const at::Tensor& scale, int64_t rows, int64_t cols, at::Tensor& out) {
   check_swizzled_blockscale(scale, rows, cols);
   const ScaleMatrices m = scale_matrices_of(scale, rows, cols);
@@ -72,19 +64,10 @@ void unswizzle_blockscale_out(const at::Tensor& scale, int64_t rows, int64_t col
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-at::Tensor unswizzle_blockscale(const at::Tensor& scale, int64_t rows, int64_t cols) {
-  check_swizzled_blockscale(scale, rows, cols);
-  at::Tensor out = at::empty(with_matrix_sizes(scale, rows, cols), scale.options());
-  unswizzle_blockscale_out(scale, rows, cols, out);
-  return out;
-}
-
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CUDA, m) {
-  m.impl("swizzle_blockscale", &swizzle_blockscale);
   m.impl("swizzle_blockscale.out", &swizzle_blockscale_out);
-  m.impl("unswizzle_blockscale", &unswizzle_blockscale);
   m.impl("unswizzle_blockscale.out", &unswizzle_blockscale_out);
 }
 
