@@ -97,35 +97,24 @@ def bench_qdq(m: int, k: int, dtype: torch.dtype) -> float:
 def run(ms: list[int], ks: list[int]) -> dict:
     copy = copy_bandwidth()
     rows = []
+
+    def row(op: str, m: int, k: int, seconds: float, moved: int) -> dict:
+        gbps = moved / seconds / 1e9
+        return {
+            "op": op,
+            "m": m,
+            "k": k,
+            "dtype": "bf16",
+            "us": seconds * 1e6,
+            "gbps": gbps,
+            "of_copy": gbps * 1e9 / copy,
+        }
+
     for k in ks:
         for m in ms:
-            seconds = bench_quant(m, k, torch.bfloat16)
-            moved = quant_bytes(m, k, 2)
-            rows.append(
-                {
-                    "op": "scaled_fp4_quant",
-                    "m": m,
-                    "k": k,
-                    "dtype": "bf16",
-                    "us": seconds * 1e6,
-                    "gbps": moved / seconds / 1e9,
-                    "of_copy": moved / seconds / copy,
-                }
-            )
+            rows.append(row("scaled_fp4_quant", m, k, bench_quant(m, k, torch.bfloat16), quant_bytes(m, k, 2)))
     for m, k in [(8192, 8192), (16384, 14336), (1024, 4096)]:
-        seconds = bench_qdq(m, k, torch.bfloat16)
-        moved = 2 * m * k * 2
-        rows.append(
-            {
-                "op": "nvfp4_qdq",
-                "m": m,
-                "k": k,
-                "dtype": "bf16",
-                "us": seconds * 1e6,
-                "gbps": moved / seconds / 1e9,
-                "of_copy": moved / seconds / copy,
-            }
-        )
+        rows.append(row("nvfp4_qdq", m, k, bench_qdq(m, k, torch.bfloat16), 2 * m * k * 2))
     return {
         "gpu": torch.cuda.get_device_name(),
         "torch": torch.__version__,
