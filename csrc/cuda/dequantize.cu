@@ -61,6 +61,7 @@ void dequantize_out(const at::Tensor& packed, const at::Tensor& block_scale, con
   const QuantizedLayout layout = check_dequantize_args(packed, block_scale, global_scale, swizzled, out_dtype);
   check_output(out, "out", {layout.rows, layout.k}, out_dtype, packed.device());
   if (out.numel() == 0) return;
+  check_supported_device(packed.get_device(), "dequantize");
   const c10::cuda::CUDAGuard device_guard(packed.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const auto* packed_data = static_cast<const uint8_t*>(packed.const_data_ptr());

@@ -9,6 +9,21 @@
 
 namespace nvfp4::cuda {
 
+void check_supported_device(int device, const char* op) {
+  static std::array<std::atomic<int>, 64> majors{};  // 0: not queried yet
+  TORCH_CHECK(device >= 0 && device < static_cast<int>(majors.size()), "CUDA device index out of range: ", device);
+  int major = majors[device].load(std::memory_order_relaxed);
+  if (major == 0) {
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    majors[device].store(major, std::memory_order_relaxed);
+  }
+  if (major >= 8) return;
+  cudaDeviceProp props{};
+  C10_CUDA_CHECK(cudaGetDeviceProperties(&props, device));
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "nvfp4::", op, ": the CUDA kernels need compute capability 8.0 or newer; ",
+                              props.name, " (cuda:", device, ") is ", props.major, ".", props.minor);
+}
+
 int multiprocessor_count(int device) {
   static std::array<std::atomic<int>, 64> cache{};  // 0: not queried yet
   TORCH_CHECK(device >= 0 && device < static_cast<int>(cache.size()), "CUDA device index out of range: ", device);

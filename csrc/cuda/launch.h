@@ -5,6 +5,10 @@
 
 namespace nvfp4::cuda {
 
+// Raises a clear error for a GPU older than compute capability 8.0 (the oldest target of the
+// architecture-neutral kernels), naming the op and the GPU.
+void check_supported_device(int device, const char* op);
+
 // Multiprocessors of a device, queried once per device.
 int multiprocessor_count(int device);
 

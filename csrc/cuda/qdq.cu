@@ -54,6 +54,7 @@ void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::
   check_output(out, "out", input.sizes(), input.scalar_type(), input.device());
   const int64_t blocks = layout.rows * layout.real_scale_cols();
   if (blocks == 0) return;
+  check_supported_device(input.get_device(), "nvfp4_qdq");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor x = input.contiguous();

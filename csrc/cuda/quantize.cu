@@ -79,6 +79,7 @@ void scaled_fp4_quant_out(const at::Tensor& input, const at::Tensor& global_scal
   check_output(block_scale, "block_scale", {layout.scale_rows(), layout.scale_cols()}, at::kFloat8_e4m3fn,
                input.device());
   if (layout.scale_rows() == 0 || layout.scale_cols() == 0) return;
+  check_supported_device(input.get_device(), "scaled_fp4_quant");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor x = input.contiguous();
@@ -123,6 +124,7 @@ void global_scale_from_amax_out(const at::Tensor& input, at::Tensor& out) {
               "out must be a float32 tensor of shape [] or [1], got ", out.scalar_type(), " ", out.sizes());
   TORCH_CHECK(out.device() == input.device(), "out must be on the input's device ", input.device(), ", got ",
               out.device());
+  check_supported_device(input.get_device(), "global_scale_from_amax");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   const at::Tensor x = input.contiguous();

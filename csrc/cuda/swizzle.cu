@@ -45,6 +45,7 @@ void swizzle_blockscale_out(const at::Tensor& scale, at::Tensor& out) {
   check_output(out, "out", with_matrix_sizes(scale, m.padded_rows(), m.padded_cols()), at::kFloat8_e4m3fn,
                scale.device());
   if (out.numel() == 0) return;
+  check_supported_device(scale.get_device(), "swizzle_blockscale");
   const c10::cuda::CUDAGuard device_guard(scale.device());
   const int64_t grid = grid_size(out.numel(), kThreads, scale.get_device());
   swizzle_kernel<<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
@@ -57,6 +58,7 @@ void unswizzle_blockscale_out(const at::Tensor& scale, int64_t rows, int64_t col
   const ScaleMatrices m = scale_matrices_of(scale, rows, cols);
   check_output(out, "out", with_matrix_sizes(scale, rows, cols), at::kFloat8_e4m3fn, scale.device());
   if (out.numel() == 0) return;
+  check_supported_device(scale.get_device(), "unswizzle_blockscale");
   const c10::cuda::CUDAGuard device_guard(scale.device());
   const int64_t grid = grid_size(out.numel(), kThreads, scale.get_device());
   unswizzle_kernel<<<grid, kThreads, 0, c10::cuda::getCurrentCUDAStream()>>>(
