@@ -7,6 +7,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cuda/cuda_type.h"
 #include "cuda/device_convert.cuh"
 #include "cuda/launch.h"
 #include "dtype_dispatch.h"

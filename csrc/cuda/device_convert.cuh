@@ -1,11 +1,9 @@
-// Device-side conversions shared by the architecture-neutral CUDA kernels: element loads as
+// Device-side conversions shared by the architecture-neutral CUDA kernels (torch-free): element loads as
 // float, float stores to the element type, and the E2M1 rounding of DESIGN.md section 1 (the
 // PTX conversion instruction where the target has it, the software rounding of format.h
 // elsewhere; both round to nearest even and saturate to +-6).
 #pragma once
 
-#include <c10/util/BFloat16.h>
-#include <c10/util/Half.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 
@@ -25,20 +23,6 @@
 #endif
 
 namespace nvfp4::cuda {
-
-// c10 element types to their CUDA twins, so device code uses the CUDA intrinsics.
-template <typename T>
-struct CudaType {
-  using type = T;
-};
-template <>
-struct CudaType<c10::Half> {
-  using type = __half;
-};
-template <>
-struct CudaType<c10::BFloat16> {
-  using type = __nv_bfloat16;
-};
 
 __device__ __forceinline__ float to_float(float x) { return x; }
 __device__ __forceinline__ float to_float(__half x) { return __half2float(x); }

@@ -8,6 +8,7 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cuda/cuda_type.h"
 #include "cuda/device_convert.cuh"
 #include "cuda/launch.h"
 #include "cuda/quantize_block.cuh"

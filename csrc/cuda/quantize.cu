@@ -1,8 +1,5 @@
-// CUDA kernels of scaled_fp4_quant and global_scale_from_amax (architecture-neutral: sm_80 + PTX
-// and every requested architecture). One thread per stored block of 16 values, in one pass:
-// max, E4M3 scale, E2M1 codes, the scale written straight to its swizzled or linear offset, and
-// every padding byte (rows up to 128, scale columns up to 4, padded K) written as zero, so the
-// outputs may come from torch.empty. Bytes equal the CPU kernel's (DESIGN.md section 1).
+// CUDA entries of scaled_fp4_quant (kernel in quantize_kernel.cuh) and global_scale_from_amax
+// (architecture-neutral: sm_80 + PTX and every requested architecture).
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -10,8 +7,9 @@
 #include <c10/cuda/CUDAStream.h>
 #include <torch/library.h>
 
+#include "cuda/cuda_type.h"
 #include "cuda/device_convert.cuh"
-#include "cuda/quantize_block.cuh"
+#include "cuda/quantize_kernel.cuh"
 #include "cuda/launch.h"
 #include "dtype_dispatch.h"
 #include "nvfp4/layout.h"
@@ -22,54 +20,13 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included).
-template <typename T, bool kVectorized, typename Index>
-__global__ void __launch_bounds__(kThreads)
-    quantize_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, QuantizedLayout layout,
-                    uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
-  const float gs = *global_scale;
-  const Index scale_cols = layout.scale_cols();
-  const Index stored_cols = layout.padded_k / kBlockSize;
-  const Index real_cols = layout.real_scale_cols();
-  const Index rows = layout.rows;
-  const Index total = static_cast<Index>(layout.scale_rows()) * scale_cols;
-  for (Index index = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; index < total;
-       index += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index row = index / scale_cols, col = index % scale_cols;
-    uint8_t scale_byte = 0;
-    if (row < rows && col < stored_cols) {
-      uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
-      if (col < real_cols) {
-        float values[kBlockSize];
-        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, values);
-        codes = encode_block(values, gs, scale_byte);
-      }
-      uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2);
-      if constexpr (kVectorized) {
-        *reinterpret_cast<uint2*>(destination) = codes;
-      } else {
-        const uint32_t words[2] = {codes.x, codes.y};
-#pragma unroll
-        for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
-      }
-    }
-    block_scale[layout.scale_offset(row, col)] = scale_byte;
-  }
-}
-
 template <typename T, bool kVectorized>
 void launch_quantize(const T* input, const float* global_scale, const QuantizedLayout& layout, uint8_t* packed,
                      uint8_t* block_scale, int device, cudaStream_t stream) {
-  const int64_t total = layout.scale_rows() * layout.scale_cols();
-  const int64_t grid = grid_size(total, kThreads, device);
-  if (total < (int64_t{1} << 31)) {
-    quantize_kernel<T, kVectorized, uint32_t>
-        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
-  } else {
-    quantize_kernel<T, kVectorized, int64_t>
-        <<<grid, kThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
-  }
-  C10_CUDA_KERNEL_LAUNCH_CHECK();
+  const int64_t grid = grid_size(layout.scale_rows() * layout.scale_cols(), kQuantizeThreads, device);
+  const cudaError_t status =
+      launch_quantize_kernel<T, kVectorized>(input, global_scale, layout, packed, block_scale, grid, stream);
+  C10_CUDA_CHECK(status);
 }
 
 void scaled_fp4_quant_out(const at::Tensor& input, const at::Tensor& global_scale, bool swizzle,
