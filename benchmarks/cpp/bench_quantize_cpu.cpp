@@ -24,55 +24,19 @@
 
 #include "cpu/quantized_rows.h"
 #include "nvfp4/layout.h"
+#include "quantize_options.h"
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Options and results
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 
-struct Options {
-  int64_t m = 1024, k = 4096, padded_k = 0;
-  bool swizzled = true;
-  int iterations = 20;
-  bool help = false;
+using Options = QuantizeOptions;
 
-  bool parse(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&](const char* name) -> const char* {
-        const std::string prefix = std::string("--") + name + "=";
-        return arg.rfind(prefix, 0) == 0 ? arg.c_str() + prefix.size() : nullptr;
-      };
-      if (const char* v = value("m")) m = std::atoll(v);
-      else if (const char* v = value("k")) k = std::atoll(v);
-      else if (const char* v = value("padded_k")) padded_k = std::atoll(v);
-      else if (const char* v = value("iterations")) iterations = std::atoi(v);
-      else if (arg == "--linear") swizzled = false;
-      else if (arg == "--help") help = true;
-      else {
-        std::fprintf(stderr, "unknown argument %s\n", argv[i]);
-        return false;
-      }
-    }
-    if (padded_k == 0) padded_k = k;
-    return m >= 0 && k % 16 == 0 && padded_k % 16 == 0 && padded_k >= k && iterations >= 0;
-  }
-
-  void print_usage() const {
-    std::printf(
-        "bench_quantize_cpu: NVFP4 quantization of an M x K fp32 matrix on one CPU thread\n\n"
-        "  --m=<int>          rows (default 1024)\n"
-        "  --k=<int>          columns, a multiple of 16 (default 4096)\n"
-        "  --padded_k=<int>   stored columns, a multiple of 16 >= k (default k)\n"
-        "  --linear           linear block scales instead of the swizzled layout\n"
-        "  --iterations=<n>   timed runs; 0 only verifies (default 20)\n\n"
-        "Example: bench_quantize_cpu --m=1024 --k=4096 --iterations=20\n");
-  }
-
-  double bytes_moved() const {
-    const nvfp4::QuantizedLayout layout{m, k, padded_k, swizzled};
-    return 4.0 * m * k + layout.rows * layout.packed_cols() + layout.scale_rows() * layout.scale_cols();
-  }
-};
+// Bytes read plus written by one quantization.
+double bytes_moved(const QuantizeOptions& options) {
+  const nvfp4::QuantizedLayout layout{options.m, options.k, options.padded_k, options.swizzled};
+  return 4.0 * options.m * options.k + layout.rows * layout.packed_cols() + layout.scale_rows() * layout.scale_cols();
+}
 
 struct Result {
   double avg_runtime_ms = 0;
@@ -153,15 +117,15 @@ Result run(const Options& options) {
     for (int i = 0; i < options.iterations; ++i) quantize();
     const std::chrono::duration<double, std::milli> elapsed = std::chrono::steady_clock::now() - start;
     result.avg_runtime_ms = elapsed.count() / options.iterations;
-    result.gbps = options.bytes_moved() / (result.avg_runtime_ms * 1e6);
+    result.gbps = bytes_moved(options) / (result.avg_runtime_ms * 1e6);
   }
   return result;
 }
 
 int main(int argc, char** argv) {
-  Options options;
+  Options options(1024, 4096, 20);
   if (!options.parse(argc, argv) || options.help) {
-    options.print_usage();
+    options.print_usage("bench_quantize_cpu", "NVFP4 quantization of an M x K fp32 matrix on one CPU thread");
     return options.help ? 0 : 1;
   }
   const Result result = run(options);

@@ -25,50 +25,13 @@
 
 #include "cpu/quantized_rows.h"
 #include "cuda/quantize_kernel.cuh"
+#include "quantize_options.h"
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Options and results
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 
-struct Options {
-  int64_t m = 8192, k = 8192, padded_k = 0;
-  bool swizzled = true;
-  int iterations = 100;
-  bool help = false;
-
-  bool parse(int argc, char** argv) {
-    for (int i = 1; i < argc; ++i) {
-      const std::string arg = argv[i];
-      auto value = [&](const char* name) -> const char* {
-        const std::string prefix = std::string("--") + name + "=";
-        return arg.rfind(prefix, 0) == 0 ? arg.c_str() + prefix.size() : nullptr;
-      };
-      if (const char* v = value("m")) m = std::atoll(v);
-      else if (const char* v = value("k")) k = std::atoll(v);
-      else if (const char* v = value("padded_k")) padded_k = std::atoll(v);
-      else if (const char* v = value("iterations")) iterations = std::atoi(v);
-      else if (arg == "--linear") swizzled = false;
-      else if (arg == "--help") help = true;
-      else {
-        std::fprintf(stderr, "unknown argument %s\n", argv[i]);
-        return false;
-      }
-    }
-    if (padded_k == 0) padded_k = k;
-    return m >= 0 && k % 16 == 0 && padded_k % 16 == 0 && padded_k >= k && iterations >= 0;
-  }
-
-  void print_usage() const {
-    std::printf(
-        "bench_quantize_cuda: NVFP4 quantization of an M x K bf16 matrix on the GPU\n\n"
-        "  --m=<int>          rows (default 8192)\n"
-        "  --k=<int>          columns, a multiple of 16 (default 8192)\n"
-        "  --padded_k=<int>   stored columns, a multiple of 16 >= k (default k)\n"
-        "  --linear           linear block scales instead of the swizzled layout\n"
-        "  --iterations=<n>   timed runs; 0 only verifies (default 100)\n\n"
-        "Example: bench_quantize_cuda --m=8192 --k=8192 --iterations=100\n");
-  }
-};
+using Options = QuantizeOptions;
 
 struct Result {
   double avg_runtime_us = 0;
@@ -161,9 +124,9 @@ bool run(const Options& options, Result& result) {
 }
 
 int main(int argc, char** argv) {
-  Options options;
+  Options options(8192, 8192, 100);
   if (!options.parse(argc, argv) || options.help) {
-    options.print_usage();
+    options.print_usage("bench_quantize_cuda", "NVFP4 quantization of an M x K bf16 matrix on the GPU");
     return options.help ? 0 : 1;
   }
   int devices = 0;
