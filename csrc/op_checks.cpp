@@ -120,9 +120,13 @@ std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, in
   return sizes;
 }
 
-void check_amax_input(const at::Tensor& input) {
+void check_global_scale_from_amax_args(const at::Tensor& input, const at::Tensor& out) {
   TORCH_CHECK(is_activation_dtype(input.scalar_type()),
               "input must be float32, float16 or bfloat16, got ", input.scalar_type());
+  TORCH_CHECK(out.scalar_type() == at::kFloat && out.dim() <= 1 && out.numel() == 1,
+              "out must be a float32 tensor of shape [] or [1], got ", out.scalar_type(), " ", out.sizes());
+  TORCH_CHECK(out.device() == input.device(), "out must be on the input's device ", input.device(), ", got ",
+              out.device());
 }
 
 }  // namespace nvfp4

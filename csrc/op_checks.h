@@ -45,7 +45,8 @@ ScaleMatrices scale_matrices_of(const at::Tensor& scale, int64_t rows, int64_t c
 // The shape of a scale matrix with its last two dimensions replaced by (rows, cols).
 std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, int64_t cols);
 
-// global_scale_from_amax: input fp32/fp16/bf16 of any shape.
-void check_amax_input(const at::Tensor& input);
+// global_scale_from_amax.out: input fp32/fp16/bf16 of any shape, out a one-element fp32 tensor
+// on the input's device.
+void check_global_scale_from_amax_args(const at::Tensor& input, const at::Tensor& out);
 
 }  // namespace nvfp4

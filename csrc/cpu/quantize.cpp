@@ -54,11 +54,7 @@ float amax_of(const T* values, int64_t count) {
 }
 
 void global_scale_from_amax_out(const at::Tensor& input, at::Tensor& out) {
-  check_amax_input(input);
-  TORCH_CHECK(out.scalar_type() == at::kFloat && out.dim() <= 1 && out.numel() == 1,
-              "out must be a float32 tensor of shape [] or [1], got ", out.scalar_type(), " ", out.sizes());
-  TORCH_CHECK(out.device() == input.device(), "out must be on the input's device ", input.device(),
-              ", got ", out.device());
+  check_global_scale_from_amax_args(input, out);
   const at::Tensor x = input.contiguous();
   float amax = 0.0f;
   NVFP4_DISPATCH_FLOAT_TYPES(x.scalar_type(), "nvfp4::global_scale_from_amax (CPU)", [&] {

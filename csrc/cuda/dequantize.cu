@@ -39,7 +39,7 @@ __global__ void __launch_bounds__(kThreads)
       for (int i = 0; i < kBlockSize / 2; ++i) bytes[i] = codes[i];
     }
     const uint8_t scale_byte = block_scale[layout.scale_offset(row, col)];
-    T values[kBlockSize];
+    alignas(16) T values[kBlockSize];  // stored as 16-byte vectors
 #pragma unroll
     for (int i = 0; i < kBlockSize / 2; ++i) {
       values[2 * i] = from_float<T>(dequantize_value(bytes[i] & 0xF, scale_byte, gs));

@@ -32,7 +32,7 @@ __global__ void __launch_bounds__(kThreads)
     const uint2 codes = encode_block(values, gs, scale_byte);
     const float scale = e4m3_to_float(scale_byte);
     const uint32_t words[2] = {codes.x, codes.y};
-    T results[kBlockSize];
+    alignas(16) T results[kBlockSize];  // stored as 16-byte vectors
 #pragma unroll
     for (int i = 0; i < kBlockSize; ++i) {
       results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);

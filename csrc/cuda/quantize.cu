@@ -76,11 +76,7 @@ __global__ void scale_from_amax_bits_kernel(float* out) {
 }
 
 void global_scale_from_amax_out(const at::Tensor& input, at::Tensor& out) {
-  check_amax_input(input);
-  TORCH_CHECK(out.scalar_type() == at::kFloat && out.dim() <= 1 && out.numel() == 1,
-              "out must be a float32 tensor of shape [] or [1], got ", out.scalar_type(), " ", out.sizes());
-  TORCH_CHECK(out.device() == input.device(), "out must be on the input's device ", input.device(), ", got ",
-              out.device());
+  check_global_scale_from_amax_args(input, out);
   check_supported_device(input.get_device(), "global_scale_from_amax");
   const c10::cuda::CUDAGuard device_guard(input.device());
   const cudaStream_t stream = c10::cuda::getCurrentCUDAStream();

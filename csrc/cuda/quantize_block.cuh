@@ -29,14 +29,8 @@ __device__ __forceinline__ void load_block(const T* source, float (&values)[kBlo
 
 // Eight bytes holding the 16 codes of a block, or zero for a non-finite block / invalid scale.
 __device__ __forceinline__ uint2 encode_block(const float (&values)[kBlockSize], float gs, uint8_t& scale_byte) {
-  float amax = 0.0f;
-  bool finite = is_valid_global_scale(gs);
-#pragma unroll
-  for (int i = 0; i < kBlockSize; ++i) {
-    finite = finite && is_finite(values[i]);
-    amax = fmaxf(amax, fabsf(values[i]));
-  }
-  if (!finite) {
+  float amax;
+  if (!finite_block_amax(values, gs, amax)) {
     scale_byte = kE4M3NaN;
     return make_uint2(0, 0);
   }

@@ -163,18 +163,24 @@ NVFP4_HOST_DEVICE BlockScale encode_block_scale(float amax, float gs) {
   return {byte, inverse};
 }
 
+// Step 0 of the recipe and the block max: false for a block holding NaN or Inf, or for any block
+// of an invalid gs (the block then gets the NaN scale and zero codes); else amax = max |x_i|.
+NVFP4_HOST_DEVICE bool finite_block_amax(const float* x, float gs, float& amax) {
+  amax = 0.0f;
+  bool finite = is_valid_global_scale(gs);
+  for (int i = 0; i < kBlockSize; ++i) {
+    finite = finite && is_finite(x[i]);
+    amax = fmaxf(amax, fabsf(x[i]));  // equal to a compare-and-select for the finite blocks kept
+  }
+  return finite;
+}
+
 // Quantize one block of 16 fp32 values with encode scale gs: writes 16 codes (one per byte of
 // `codes`) and returns the E4M3 scale byte. A block holding NaN or Inf, or any block of an
 // invalid gs, gets the NaN scale and zero codes.
 NVFP4_HOST_DEVICE uint8_t quantize_block(const float* x, float gs, uint8_t* codes) {
-  float amax = 0.0f;
-  bool finite = is_valid_global_scale(gs);
-  for (int i = 0; i < kBlockSize; ++i) {
-    finite = finite && is_finite(x[i]);
-    const float a = x[i] < 0.0f ? -x[i] : x[i];
-    amax = a > amax ? a : amax;
-  }
-  if (!finite) {
+  float amax;
+  if (!finite_block_amax(x, gs, amax)) {
     for (int i = 0; i < kBlockSize; ++i) codes[i] = 0;
     return kE4M3NaN;
   }
