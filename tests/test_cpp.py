@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,9 +25,25 @@ def cmake_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build
 
 
-def test_ctest_passes(cmake_build: Path):
+@pytest.fixture(scope="module")
+def ctest_output(cmake_build: Path) -> str:
     result = subprocess.run(
         ["ctest", "--test-dir", str(cmake_build), "--output-on-failure"], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "100% tests passed" in result.stdout and "test_format" in result.stdout
+    return result.stdout
+
+
+def test_ctest_passes(ctest_output: str):
+    assert "100% tests passed" in ctest_output and "test_format" in ctest_output
+
+
+def test_gpu_format_checks_run_on_a_gpu(ctest_output: str):
+    """The exhaustive GPU test (tests/cpp/test_format_cuda.cu) is skipped only without a GPU."""
+    lines = [line for line in ctest_output.splitlines() if "Test #" in line and "test_format_cuda" in line]
+    if torch.cuda.is_available():
+        assert lines and "Passed" in lines[0], "CMake found no CUDA compiler, or the test failed:\n" + ctest_output
+    elif not lines:
+        pytest.skip("CMake found no CUDA compiler: the GPU test is not built")
+    else:
+        assert "Skipped" in lines[0], ctest_output

@@ -37,6 +37,20 @@ __device__ __forceinline__ __half from_float<__half>(float x) { return __float2h
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
+// The E4M3 byte of a block scale v in [0, 448]: the conversion instruction from sm_89 on (round
+// to nearest even, subnormals kept, like the integer rounding of format.h, which the exhaustive
+// test tests/cpp/test_format_cuda.cu checks), the integer rounding itself before.
+__device__ __forceinline__ uint8_t e4m3_from_scale(float v) {
+#if __CUDA_ARCH__ >= 890
+  uint16_t pair;
+  // The first source operand goes to the upper byte.
+  asm("cvt.rn.satfinite.e4m3x2.f32 %0, %1, %2;" : "=h"(pair) : "f"(0.0f), "f"(v));
+  return static_cast<uint8_t>(pair & 0xFFu);
+#else
+  return e4m3_from_nonnegative_float_rne(v);
+#endif
+}
+
 // Two E2M1 codes in one byte: `low` in bits 0..3, `high` in bits 4..7.
 __device__ __forceinline__ uint8_t e2m1x2_from_floats(float low, float high) {
 #if NVFP4_HAS_E2M1_CVT

@@ -1,6 +1,7 @@
 // CUDA kernel of nvfp4_qdq: each 16-bit value becomes e2m1 * sf of its block (no 1/gs), exact in
-// the input's dtype. One thread per block of 16: two 16-byte loads, the encoding of
-// quantize_block.cuh, two 16-byte stores.
+// the input's dtype. One thread per block of 16: two 16-byte loads, the scale step of
+// quantize_block.cuh, each value rounded to its code and back to the code's magnitude in fp32
+// operations, two 16-byte stores.
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -20,24 +21,48 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// The 16 values e2m1 * sf of a finite block with decoded scale `scale`, in T.
+template <typename T>
+__device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, float inverse, float scale,
+                                                  T (&results)[kBlockSize]) {
+#if NVFP4_HAS_E2M1_CVT
+  const uint2 codes = encode_codes(block, inverse);
+  const uint32_t words[2] = {codes.x, codes.y};
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) {
+    results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
+  }
+#else
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) {
+    const float code = e2m1_code_plus_magic(block.magnitude(i) * inverse) - kRoundingMagic;
+    const float magnitude = e2m1_magnitude_of_code(code) * scale;
+    results[i] = from_float<T>(copysignf(magnitude, block.value(i)));
+  }
+#endif
+}
+
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
+  __shared__ float inverse_table[kScaleTableSize];
   const float gs = *global_scale;
-  for (int64_t block = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; block < blocks;
-       block += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    float values[kBlockSize];
-    load_block<T, kVectorized>(input + block * kBlockSize, values);
+  const bool gs_valid = is_valid_global_scale(gs);
+  fill_inverse_table(inverse_table, gs);
+  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < blocks;
+       index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    BlockBits<T> block;
+    load_block<T, kVectorized>(input + index * kBlockSize, block);
     uint8_t scale_byte;
-    const uint2 codes = encode_block(values, gs, scale_byte);
-    const float scale = e4m3_to_float(scale_byte);
-    const uint32_t words[2] = {codes.x, codes.y};
+    float inverse;
     alignas(16) T results[kBlockSize];  // stored as 16-byte vectors
+    if (encode_scale(block, gs, gs_valid, inverse_table, scale_byte, inverse)) {
+      dequantized_block(block, inverse, e4m3_to_float(scale_byte), results);
+    } else {
 #pragma unroll
-    for (int i = 0; i < kBlockSize; ++i) {
-      results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
+      for (int i = 0; i < kBlockSize; ++i) results[i] = from_float<T>(__uint_as_float(0x7FC00000u));  // NaN scale
     }
-    T* destination = out + block * kBlockSize;
+    T* destination = out + index * kBlockSize;
     if constexpr (kVectorized) {
 #pragma unroll
       for (int v = 0; v < kBlockSize * sizeof(T) / 16; ++v) {

@@ -2,7 +2,8 @@
 // thread per stored block of 16 values, in one pass: max, E4M3 scale, E2M1 codes, the scale
 // written straight to its swizzled or linear offset, and every padding byte (rows up to 128,
 // scale columns up to 4, padded K) written as zero, so the outputs may come from uninitialised
-// memory. Bytes equal the CPU kernel's (DESIGN.md section 1).
+// memory. Bytes equal the CPU kernel's (DESIGN.md section 1); quantize_block.cuh says how the
+// per-block work is kept small enough for the kernel to run at the memory's pace.
 #pragma once
 
 #include <cuda_runtime_api.h>
@@ -16,27 +17,32 @@ namespace nvfp4::cuda {
 
 constexpr int kQuantizeThreads = 256;
 
-// Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included).
+// Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included),
+// row and column stepped without a division: the stride is `stride_rows` whole rows plus
+// `stride_cols` (< scale_cols) columns.
 template <typename T, bool kVectorized, typename Index>
 __global__ void __launch_bounds__(kQuantizeThreads)
     quantize_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, QuantizedLayout layout,
-                    uint8_t* __restrict__ packed, uint8_t* __restrict__ block_scale) {
+                    Index stride_rows, Index stride_cols, uint8_t* __restrict__ packed,
+                    uint8_t* __restrict__ block_scale) {
+  __shared__ float inverse_table[kScaleTableSize];
   const float gs = *global_scale;
-  const Index scale_cols = layout.scale_cols();
-  const Index stored_cols = layout.padded_k / kBlockSize;
-  const Index real_cols = layout.real_scale_cols();
+  const bool gs_valid = is_valid_global_scale(gs);
+  fill_inverse_table(inverse_table, gs);
+  const Index scale_rows = layout.scale_rows(), scale_cols = layout.scale_cols();
+  const Index stored_cols = layout.padded_k / kBlockSize, real_cols = layout.real_scale_cols();
   const Index rows = layout.rows;
-  const Index total = static_cast<Index>(layout.scale_rows()) * scale_cols;
-  for (Index index = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x; index < total;
-       index += static_cast<Index>(gridDim.x) * blockDim.x) {
-    const Index row = index / scale_cols, col = index % scale_cols;
+  const Index first = blockIdx.x * static_cast<Index>(blockDim.x) + threadIdx.x;
+  Index row = first / scale_cols, col = first % scale_cols;
+  while (row < scale_rows) {
     uint8_t scale_byte = 0;
     if (row < rows && col < stored_cols) {
       uint2 codes = make_uint2(0, 0);  // padded K columns stay zero
       if (col < real_cols) {
-        float values[kBlockSize];
-        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, values);
-        codes = encode_block(values, gs, scale_byte);
+        BlockBits<T> block;
+        load_block<T, kVectorized>(input + static_cast<int64_t>(row) * layout.k + col * kBlockSize, block);
+        float inverse;
+        if (encode_scale(block, gs, gs_valid, inverse_table, scale_byte, inverse)) codes = encode_codes(block, inverse);
       }
       uint8_t* destination = packed + static_cast<int64_t>(row) * layout.packed_cols() + col * (kBlockSize / 2);
       if constexpr (kVectorized) {
@@ -47,7 +53,9 @@ __global__ void __launch_bounds__(kQuantizeThreads)
         for (int i = 0; i < kBlockSize / 2; ++i) destination[i] = static_cast<uint8_t>(words[i / 4] >> (8 * (i % 4)));
       }
     }
-    block_scale[layout.scale_offset(row, col)] = scale_byte;
+    block_scale[layout.scale_offset<Index>(row, col)] = scale_byte;
+    row += stride_rows, col += stride_cols;
+    if (col >= scale_cols) col -= scale_cols, ++row;
   }
 }
 
@@ -56,12 +64,15 @@ __global__ void __launch_bounds__(kQuantizeThreads)
 template <typename T, bool kVectorized>
 cudaError_t launch_quantize_kernel(const T* input, const float* global_scale, const QuantizedLayout& layout,
                                    uint8_t* packed, uint8_t* block_scale, int64_t grid, cudaStream_t stream) {
-  if (layout.scale_rows() * layout.scale_cols() < (int64_t{1} << 31)) {
-    quantize_kernel<T, kVectorized, uint32_t>
-        <<<grid, kQuantizeThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
+  const int64_t scale_cols = layout.scale_cols(), stride = grid * kQuantizeThreads;
+  // 32-bit indices when every index the loop reaches (up to the last one plus a stride) fits.
+  if (layout.scale_rows() * scale_cols + stride < (int64_t{1} << 32)) {
+    quantize_kernel<T, kVectorized, uint32_t><<<grid, kQuantizeThreads, 0, stream>>>(
+        input, global_scale, layout, static_cast<uint32_t>(stride / scale_cols), static_cast<uint32_t>(stride % scale_cols),
+        packed, block_scale);
   } else {
-    quantize_kernel<T, kVectorized, int64_t>
-        <<<grid, kQuantizeThreads, 0, stream>>>(input, global_scale, layout, packed, block_scale);
+    quantize_kernel<T, kVectorized, int64_t><<<grid, kQuantizeThreads, 0, stream>>>(
+        input, global_scale, layout, stride / scale_cols, stride % scale_cols, packed, block_scale);
   }
   return cudaGetLastError();
 }

@@ -104,18 +104,35 @@ void test_e2m1() {
     EXPECT((actual & 7) == magnitude && ((actual >> 3) == (std::signbit(v) ? 1 : 0)), "v = %.9g -> %d", v,
            actual);
   }
-  // Every fp32 in [0, 8] against the threshold form of the rounding rule (DESIGN.md section 1):
-  // <= 0.25 -> 0, < 0.75 -> 0.5, <= 1.25 -> 1, < 1.75 -> 1.5, <= 2.5 -> 2, < 3.5 -> 3, <= 5 -> 4.
-  const uint32_t eight = nvfp4::float_bits(8.0f);
-  int mismatches = 0;
-  for (uint32_t bits = 0; bits <= eight; ++bits) {
+  // Every fp32 in [0, +Inf] against the threshold form of the rounding rule (DESIGN.md section
+  // 1): <= 0.25 -> 0, < 0.75 -> 0.5, <= 1.25 -> 1, < 1.75 -> 1.5, <= 2.5 -> 2, < 3.5 -> 3, <= 5 -> 4.
+  const uint32_t infinity = nvfp4::float_bits(INFINITY);
+  int64_t mismatches = 0;
+  for (uint32_t bits = 0; bits <= infinity; ++bits) {
     const float a = nvfp4::float_from_bits(bits);
     const int expected = (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
     mismatches += nvfp4::e2m1_from_float_rne_satfinite(a) != expected;
   }
-  EXPECT(mismatches == 0, "%d of the fp32 values in [0, 8] round differently from the thresholds", mismatches);
+  EXPECT(mismatches == 0, "%ld of the fp32 values in [0, +Inf] round differently from the thresholds",
+         long(mismatches));
   EXPECT(nvfp4::e2m1_from_float_rne_satfinite(1e30f) == 7, "saturation");
   EXPECT(nvfp4::e2m1_from_float_rne_satfinite(-INFINITY) == 15, "saturation of -inf");
+}
+
+// The block scale's byte with the division of its definition against divide_by_e2m1_max, for
+// every fp32 product gs * amax >= 0 (+Inf included).
+void test_block_scale_division() {
+  const uint32_t infinity = nvfp4::float_bits(INFINITY);
+  int64_t mismatches = 0;
+  for (uint32_t bits = 0; bits <= infinity; ++bits) {
+    const float product = nvfp4::float_from_bits(bits);
+    float divided = product / nvfp4::kE2M1Max;
+    divided = divided < 448.0f ? divided : 448.0f;
+    const float unrounded = nvfp4::unrounded_block_scale(product, 1.0f);
+    if (nvfp4::float_bits(unrounded) == nvfp4::float_bits(divided)) continue;  // the same float, so the same byte
+    mismatches += nvfp4::e4m3_from_nonnegative_float_rne(unrounded) != nvfp4::e4m3_from_nonnegative_float_rne(divided);
+  }
+  EXPECT(mismatches == 0, "%ld products get another scale byte than (gs * amax) / 6 gives", long(mismatches));
 }
 
 void test_quantize_block() {
@@ -159,6 +176,7 @@ int main() {
   test_e4m3_decoder();
   test_e4m3_rounding();
   test_e2m1();
+  test_block_scale_division();
   test_quantize_block();
   test_swizzled_offset();
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);

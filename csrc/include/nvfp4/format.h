@@ -53,15 +53,38 @@ NVFP4_HOST_DEVICE float float_from_bits(uint32_t bits) {
 #endif
 }
 
+// min(a, b) for a b that is not NaN (a NaN gives b): fminf on the GPU, one instruction; a
+// compare on the host, where fminf is a library call.
+NVFP4_HOST_DEVICE float min_of_not_nan(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return fminf(a, b);
+#else
+  return a < b ? a : b;
+#endif
+}
+
+// max(a, b) for a b that is not NaN (a NaN gives b).
+NVFP4_HOST_DEVICE float max_of_not_nan(float a, float b) {
+#if defined(__CUDA_ARCH__)
+  return fmaxf(a, b);
+#else
+  return a > b ? a : b;
+#endif
+}
+
 NVFP4_HOST_DEVICE bool is_finite(float x) {
   return (float_bits(x) & 0x7F800000u) != 0x7F800000u;
 }
 
-// Magnitudes of the eight E2M1 codes with the sign bit clear: 0, 0.5, 1, 1.5 (code / 2), then
-// 2, 3, 4 (code - 2), then 6.
+// Magnitude of the E2M1 code c (0..7, given as a float): convex and piecewise linear, the
+// largest of c / 2 (codes 0..4: 0, 0.5, 1, 1.5, 2), c - 2 (4..6: 2, 3, 4) and 2c - 8 (6, 7: 4, 6).
+NVFP4_HOST_DEVICE float e2m1_magnitude_of_code(float c) {
+  return max_of_not_nan(max_of_not_nan(c * 0.5f, c - 2.0f), c * 2.0f - 8.0f);
+}
+
+// Magnitudes of the eight E2M1 codes with the sign bit clear.
 NVFP4_HOST_DEVICE float e2m1_magnitude(uint8_t code3) {
-  const float code = static_cast<float>(code3);
-  return code3 < 4 ? 0.5f * code : (code3 < 7 ? code - 2.0f : 6.0f);
+  return e2m1_magnitude_of_code(static_cast<float>(code3));
 }
 
 // Value of a 4-bit E2M1 code (bit 3 is the sign).
@@ -70,26 +93,33 @@ NVFP4_HOST_DEVICE float e2m1_to_float(uint8_t code) {
   return (code & 0x8) ? -magnitude : magnitude;
 }
 
-// x rounded to the nearest integer, ties to even (IEEE round-to-nearest, the default mode).
-NVFP4_HOST_DEVICE int round_half_even(float x) {
-#if defined(__CUDA_ARCH__)
-  return __float2int_rn(x);
-#else
-  return static_cast<int>(std::nearbyint(x));
-#endif
+// Adding 2^23 to an fp32 in [0, 2^23) rounds it to an integer, ties to even, and leaves that
+// integer in the low mantissa bits of the sum.
+constexpr float kRoundingMagic = 8388608.0f;
+constexpr uint32_t kRoundingMagicBits = 0x4B000000u;
+
+// The E2M1 code (0..7) of a magnitude a >= 0, rounded to nearest, ties to even, saturating to 6
+// (+Inf and NaN give 7), held as the fp32 2^23 + code. As a function of a, the code is concave
+// and piecewise linear: 2a below 2 (grid step 0.5), a + 2 in [2, 4) (step 1), a / 2 + 4 from 4
+// (step 2). So it is the least of the three lines, and rounding each line to an integer keeps
+// that order. Each line's product is exact (a power-of-two factor) and its one rounding is the
+// 2^23 addition: six fp32 operations with the clamp, no branch, no conversion instruction.
+NVFP4_HOST_DEVICE float e2m1_code_plus_magic(float a) {
+  a = min_of_not_nan(a, kE2M1Max);
+  const float fine = a * 2.0f + kRoundingMagic;
+  const float middle = a + (kRoundingMagic + 2.0f);
+  const float coarse = a * 0.5f + (kRoundingMagic + 4.0f);
+  return min_of_not_nan(fine, min_of_not_nan(middle, coarse));
 }
 
-// Round to nearest E2M1, ties to even, saturating to +-6. The E2M1 grid steps by 0.5 below 2, by
-// 1 in [2, 4) and by 2 from 4 to 6: |y| counted in its step (a power of two, so exactly) and
-// rounded to an integer gives the code. The sign bit of y becomes bit 3, so -0.1 gives 0x8
-// (minus zero).
+NVFP4_HOST_DEVICE uint32_t e2m1_code_of_magnitude(float a) {
+  return float_bits(e2m1_code_plus_magic(a)) - kRoundingMagicBits;
+}
+
+// Round to nearest E2M1, ties to even, saturating to +-6. The sign bit of y becomes bit 3, so
+// -0.1 gives 0x8 (minus zero).
 NVFP4_HOST_DEVICE uint8_t e2m1_from_float_rne_satfinite(float y) {
-  float a = y < 0.0f ? -y : y;
-  a = a < kE2M1Max ? a : kE2M1Max;  // also +Inf; NaN never reaches here (see quantize_block)
-  const int magnitude = a < 2.0f   ? round_half_even(a * 2.0f)
-                        : a < 4.0f ? round_half_even(a) + 2
-                                   : round_half_even(a * 0.5f) + 4;
-  return static_cast<uint8_t>(magnitude | ((float_bits(y) >> 28) & 0x8));
+  return static_cast<uint8_t>(e2m1_code_of_magnitude(fabsf(y)) | ((float_bits(y) >> 28) & 0x8));
 }
 
 // Value of an E4M3 (float8_e4m3fn) byte; 0x7F and 0xFF are NaN.
@@ -142,25 +172,43 @@ NVFP4_HOST_DEVICE float global_scale_from_amax(float amax) {
   return gs < gs_max ? gs : gs_max;
 }
 
-// The block scale of a finite block with max |x| = amax, and the multiplier that takes its
-// values to E2M1 (DESIGN.md section 1, in exactly that order of IEEE fp32 operations). `gs` must
-// be a valid encode scale.
+// x / 6 rounded to nearest even, without a division instruction: a multiply by the rounded
+// reciprocal and one FMA correction (the last step of a Newton-Raphson division), which is the
+// correctly rounded quotient whenever that quotient is a normal float. Elsewhere (quotients below
+// 2^-126, where both round to the E4M3 byte 0; x = +Inf, NaN here, clamped to 448 like the true
+// +Inf) block_scale_byte is unchanged: test_format checks it for every fp32 x >= 0.
+NVFP4_HOST_DEVICE float divide_by_e2m1_max(float x) {
+  constexpr float kReciprocal = 1.0f / kE2M1Max;
+  const float quotient = x * kReciprocal;
+  return fmaf(fmaf(-quotient, kE2M1Max, x), kReciprocal, quotient);
+}
+
+// The block scale of a finite block with max |x| = amax before its E4M3 rounding:
+// min((gs * amax) / 6, 448) (DESIGN.md section 1). `gs` must be a valid encode scale.
+NVFP4_HOST_DEVICE float unrounded_block_scale(float amax, float gs) {
+  const float scale = divide_by_e2m1_max(gs * amax);
+  return scale < kE4M3Max ? scale : kE4M3Max;  // NaN (from gs * amax = +Inf) too
+}
+
+// The multiplier that takes a block's values to E2M1, from its E4M3 scale byte:
+// 1 / (decoded_scale * (1 / gs)), capped at the largest float; 0 for a zero scale.
+NVFP4_HOST_DEVICE float block_scale_inverse(uint8_t byte, float gs) {
+  const float decoded_scale = e4m3_to_float(byte);
+  if (decoded_scale == 0.0f) return 0.0f;
+  const float inverse = 1.0f / (decoded_scale * (1.0f / gs));
+  return inverse < kFloatMax ? inverse : kFloatMax;
+}
+
+// The E4M3 scale byte of a finite block and its multiplier to E2M1, in exactly the order of IEEE
+// fp32 operations of DESIGN.md section 1.
 struct BlockScale {
   uint8_t byte;    // E4M3
   float inverse;   // x * inverse is rounded to E2M1
 };
 
 NVFP4_HOST_DEVICE BlockScale encode_block_scale(float amax, float gs) {
-  float scale = (gs * amax) / kE2M1Max;
-  scale = scale < kE4M3Max ? scale : kE4M3Max;
-  const uint8_t byte = e4m3_from_nonnegative_float_rne(scale);
-  const float decoded_scale = e4m3_to_float(byte);
-  float inverse = 0.0f;
-  if (decoded_scale != 0.0f) {
-    inverse = 1.0f / (decoded_scale * (1.0f / gs));
-    inverse = inverse < kFloatMax ? inverse : kFloatMax;
-  }
-  return {byte, inverse};
+  const uint8_t byte = e4m3_from_nonnegative_float_rne(unrounded_block_scale(amax, gs));
+  return {byte, block_scale_inverse(byte, gs)};
 }
 
 // Step 0 of the recipe and the block max: false for a block holding NaN or Inf, or for any block
@@ -170,7 +218,7 @@ NVFP4_HOST_DEVICE bool finite_block_amax(const float* x, float gs, float& amax) 
   bool finite = is_valid_global_scale(gs);
   for (int i = 0; i < kBlockSize; ++i) {
     finite = finite && is_finite(x[i]);
-    amax = fmaxf(amax, fabsf(x[i]));  // equal to a compare-and-select for the finite blocks kept
+    amax = max_of_not_nan(fabsf(x[i]), amax);  // a NaN is skipped: its block is not kept
   }
   return finite;
 }

@@ -15,9 +15,10 @@ constexpr int64_t kSwizzleTileCols = 4;
 // Byte offset of the scale of row `row`, scale column `col` in the swizzled layout of a matrix
 // whose scale columns are padded to `padded_cols` (a multiple of 4). Equal to CUTLASS's
 // Sm1xxBlkScaledConfig layouts, cuBLASLt's VEC16_UE4M3 and PyTorch's SWIZZLE_32_4_4.
-NVFP4_HOST_DEVICE int64_t swizzled_scale_offset(int64_t row, int64_t col, int64_t padded_cols) {
-  return ((row / 128) * (padded_cols / 4) + col / 4) * 512 + (row % 32) * 16 +
-         ((row / 32) % 4) * 4 + col % 4;
+// Kernels pass 32-bit unsigned indices where the matrix allows (the divisions become shifts).
+template <typename Index>
+NVFP4_HOST_DEVICE Index swizzled_scale_offset(Index row, Index col, Index padded_cols) {
+  return ((row / 128) * (padded_cols / 4) + col / 4) * 512 + (row % 32) * 16 + ((row / 32) % 4) * 4 + col % 4;
 }
 
 // Shape of one quantized matrix of `rows` x `k` values stored with `padded_k` columns (codes and
@@ -39,8 +40,10 @@ struct QuantizedLayout {
     const int64_t cols = padded_k / kBlockSize;
     return swizzled ? round_up(cols, kSwizzleTileCols) : cols;
   }
-  NVFP4_HOST_DEVICE int64_t scale_offset(int64_t row, int64_t col) const {
-    return swizzled ? swizzled_scale_offset(row, col, scale_cols()) : row * scale_cols() + col;
+  template <typename Index>
+  NVFP4_HOST_DEVICE Index scale_offset(Index row, Index col) const {
+    const Index cols = static_cast<Index>(scale_cols());
+    return swizzled ? swizzled_scale_offset<Index>(row, col, cols) : row * cols + col;
   }
 };
 
