@@ -87,7 +87,7 @@ bool run(const Options& options, Result& result) {
   const int64_t work = layout.scale_rows() * layout.scale_cols();
   const int64_t grid = std::max<int64_t>(
       1, std::min<int64_t>((work + nvfp4::cuda::kQuantizeThreads - 1) / nvfp4::cuda::kQuantizeThreads,
-                           int64_t{8} * multiprocessors));
+                           int64_t{nvfp4::cuda::kQuantizeBlocksPerMultiprocessor} * multiprocessors));
   auto launch = [&] {
     return nvfp4::cuda::launch_quantize_kernel<__nv_bfloat16, true>(device_x, device_gs, layout, device_packed,
                                                                     device_scale, grid, nullptr);

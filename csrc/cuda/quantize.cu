@@ -23,7 +23,8 @@ constexpr int kThreads = 256;
 template <typename T, bool kVectorized>
 void launch_quantize(const T* input, const float* global_scale, const QuantizedLayout& layout, uint8_t* packed,
                      uint8_t* block_scale, int device, cudaStream_t stream) {
-  const int64_t grid = grid_size(layout.scale_rows() * layout.scale_cols(), kQuantizeThreads, device);
+  const int64_t grid = grid_size(layout.scale_rows() * layout.scale_cols(), kQuantizeThreads, device,
+                                 kQuantizeBlocksPerMultiprocessor);
   const cudaError_t status =
       launch_quantize_kernel<T, kVectorized>(input, global_scale, layout, packed, block_scale, grid, stream);
   C10_CUDA_CHECK(status);

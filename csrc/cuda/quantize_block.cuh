@@ -95,12 +95,12 @@ struct BlockBits {
       return signs;
     } else {
       // Gather the high byte of each element (sign in bit 7): elements 0..3, then 4..7 of this
-      // half; then the even elements' bytes with the sign copied to all eight bits, and the odd
-      // ones'. Even element 2k's sign goes to bit 8k + 3 and odd element 2k + 1's to bit 8k + 7.
+      // half; then the even elements' bytes and the odd ones'. Byte k of `even` holds element
+      // 2k, whose sign goes to bit 8k + 3; byte k of `odd` holds element 2k + 1, sign to 8k + 7.
       const uint32_t* w = words + 4 * half;
       const uint32_t low = __byte_perm(w[0], w[1], 0x7531), high = __byte_perm(w[2], w[3], 0x7531);
-      const uint32_t even = __byte_perm(low, high, 0xECA8), odd = __byte_perm(low, high, 0xFDB9);
-      return (even & 0x08080808u) | (odd & 0x80808080u);
+      const uint32_t even = __byte_perm(low, high, 0x6420), odd = __byte_perm(low, high, 0x7531);
+      return ((even >> 4) & 0x08080808u) | (odd & 0x80808080u);
     }
   }
 };

@@ -16,6 +16,10 @@
 namespace nvfp4::cuda {
 
 constexpr int kQuantizeThreads = 256;
+// Resident CTAs per multiprocessor the grid aims for: half the H100's 2048 threads. Measured on
+// an H100 (benchmarks/NOTES.md, v5): 8 CTAs (full occupancy) are 8% slower on [16384, 14336]
+// and at most 1% faster on the smaller shapes.
+constexpr int kQuantizeBlocksPerMultiprocessor = 4;
 
 // Grid-stride loop over every stored block scale (scale_rows x scale_cols, padding included),
 // row and column stepped without a division: the stride is `stride_rows` whole rows plus
