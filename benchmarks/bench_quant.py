@@ -14,47 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import platform
-import statistics
-import time
 from pathlib import Path
 
 import torch
+from timing import copies_for, run_metadata, time_per_call
 
 import nvfp4
 
 RESULTS = Path(__file__).parent / "results"
 MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 KS = [4096, 8192, 14336]
-ROTATION_BYTES = 200 * 2**20
-MAX_COPIES = 64
-
-
-MIN_CALLS_PER_GRAPH = 100
-
-
-def time_per_call(calls: list, replays: int = 30) -> float:
-    """Median seconds per call of a CUDA graph that makes the calls of `calls` in turn, at least
-    100 of them."""
-    calls = calls * math.ceil(MIN_CALLS_PER_GRAPH / len(calls))
-    for call in calls[:2]:
-        call()  # load modules, warm caches outside the capture
-    torch.cuda.synchronize()
-    graph = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(graph):
-        for call in calls:
-            call()
-    graph.replay()
-    torch.cuda.synchronize()
-    times = []
-    for _ in range(replays):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / len(calls))
-    return statistics.median(times)
 
 
 def copy_bandwidth(gib: float = 1.0) -> float:
@@ -70,10 +39,6 @@ def copy_bandwidth(gib: float = 1.0) -> float:
 def quant_bytes(m: int, k: int, element_size: int) -> int:
     packed_shape, scale_shape = nvfp4.ops.quantized_shapes(m, k, swizzle=True)
     return m * k * element_size + math.prod(packed_shape) + math.prod(scale_shape)
-
-
-def copies_for(bytes_per_input: int) -> int:
-    return max(1, min(MAX_COPIES, math.ceil(ROTATION_BYTES / bytes_per_input)))
 
 
 def bench_quant(m: int, k: int, dtype: torch.dtype) -> float:
@@ -115,17 +80,7 @@ def run(ms: list[int], ks: list[int]) -> dict:
             rows.append(row("scaled_fp4_quant", m, k, bench_quant(m, k, torch.bfloat16), quant_bytes(m, k, 2)))
     for m, k in [(8192, 8192), (16384, 14336), (1024, 4096)]:
         rows.append(row("nvfp4_qdq", m, k, bench_qdq(m, k, torch.bfloat16), 2 * m * k * 2))
-    return {
-        "gpu": torch.cuda.get_device_name(),
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "nvfp4": nvfp4.__version__,
-        "build": {key: nvfp4.build_info()[key] for key in ("cuda_arch_list", "nvcc", "modules")},
-        "host": platform.node(),
-        "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "copy_gbps": copy / 1e9,
-        "rows": rows,
-    }
+    return {**run_metadata(), "copy_gbps": copy / 1e9, "rows": rows}
 
 
 def print_table(result: dict) -> None:

@@ -74,6 +74,17 @@ at::Tensor global_scale_from_amax(const at::Tensor& input) {
   return result;
 }
 
+at::Tensor sm90_scaled_fp4_mm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale,
+                              const at::Tensor& alpha, const c10::optional<at::Tensor>& bias, int64_t n) {
+  const FragmentGemmShape shape = check_sm90_scaled_fp4_mm_args(x, weight, weight_scale, alpha, bias, n);
+  at::Tensor result = at::empty({shape.m, n}, x.options().memory_format(at::MemoryFormat::Contiguous));
+  static const auto out =
+      out_overload<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                        const c10::optional<at::Tensor>&, int64_t, at::Tensor&)>("nvfp4::sm90_scaled_fp4_mm");
+  out.call(x, weight, weight_scale, alpha, bias, n, result);
+  return result;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CompositeExplicitAutograd, m) {
@@ -83,6 +94,7 @@ TORCH_LIBRARY_IMPL(nvfp4, CompositeExplicitAutograd, m) {
   m.impl("unswizzle_blockscale", &unswizzle_blockscale);
   m.impl("nvfp4_qdq", &nvfp4_qdq);
   m.impl("global_scale_from_amax", &global_scale_from_amax);
+  m.impl("sm90_scaled_fp4_mm", &sm90_scaled_fp4_mm);
 }
 
 }  // namespace nvfp4::functional

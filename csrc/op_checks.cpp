@@ -129,4 +129,49 @@ void check_global_scale_from_amax_args(const at::Tensor& input, const at::Tensor
               out.device());
 }
 
+FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& weight_scale, const at::Tensor& alpha,
+                                                const c10::optional<at::Tensor>& bias, int64_t n) {
+  TORCH_CHECK(x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
+              "x must be float16 or bfloat16, got ", x.scalar_type());
+  TORCH_CHECK(x.dim() == 2, "x must be 2-D [M, K], got shape ", x.sizes());
+  const int64_t m = x.size(0), k = x.size(1);
+  TORCH_CHECK(k > 0 && k % kBlockSize == 0, "x's K must be a positive multiple of 16, got K = ", k);
+  TORCH_CHECK(n > 0, "n (the output features) must be positive, got ", n);
+  const FragmentGemmShape shape{m, n, k, fragment_padded_rows(n), fragment_padded_k(k)};
+  TORCH_CHECK(is_packed_fp4_dtype(weight.scalar_type()), "weight must be uint8 or torch.float4_e2m1fn_x2, got ",
+              weight.scalar_type());
+  TORCH_CHECK(weight.dim() == 2 && weight.size(0) == shape.padded_n && weight.size(1) == shape.padded_k / 2,
+              "weight must be [roundup(n,16), roundup(K,64)/2] = [", shape.padded_n, ", ", shape.padded_k / 2,
+              "] for n = ", n, " and K = ", k, " (from prepare_weights_for_nvfp4_sm90), got shape ",
+              weight.sizes());
+  TORCH_CHECK(weight_scale.scalar_type() == at::kFloat8_e4m3fn, "weight_scale must be torch.float8_e4m3fn, got ",
+              weight_scale.scalar_type());
+  TORCH_CHECK(weight_scale.dim() == 2 && weight_scale.size(0) == shape.padded_n &&
+                  weight_scale.size(1) == shape.padded_k / kBlockSize,
+              "weight_scale must be [roundup(n,16), roundup(K,64)/16] = [", shape.padded_n, ", ",
+              shape.padded_k / kBlockSize, "] (from prepare_weights_for_nvfp4_sm90), got shape ",
+              weight_scale.sizes());
+  const auto check_prepared = [&](const at::Tensor& tensor, const char* name) {
+    TORCH_CHECK(tensor.is_contiguous(), name,
+                " must be contiguous (as prepare_weights_for_nvfp4_sm90 returns it), got strides ", tensor.strides());
+    TORCH_CHECK(tensor.device() == x.device(), name, " must be on x's device ", x.device(), ", got ",
+                tensor.device());
+  };
+  check_prepared(weight, "weight");
+  check_prepared(weight_scale, "weight_scale");
+  TORCH_CHECK(alpha.scalar_type() == at::kFloat, "alpha must be float32, got ", alpha.scalar_type());
+  TORCH_CHECK((alpha.dim() <= 1 && alpha.numel() == 1) || (alpha.dim() == 1 && alpha.size(0) == n),
+              "alpha must be 0-dim, [1] or [n] = [", n, "], got shape ", alpha.sizes());
+  TORCH_CHECK(alpha.device() == x.device(), "alpha must be on x's device ", x.device(), ", got ", alpha.device());
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->scalar_type() == x.scalar_type(), "bias must have x's dtype ", x.scalar_type(), ", got ",
+                bias->scalar_type());
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == n, "bias must be [n] = [", n, "], got shape ", bias->sizes());
+    TORCH_CHECK(bias->device() == x.device(), "bias must be on x's device ", x.device(), ", got ",
+                bias->device());
+  }
+  return shape;
+}
+
 }  // namespace nvfp4

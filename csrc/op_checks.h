@@ -7,6 +7,7 @@
 
 #include <initializer_list>
 
+#include "nvfp4/fragment_layout.h"
 #include "nvfp4/layout.h"
 
 namespace nvfp4 {
@@ -48,5 +49,22 @@ std::vector<int64_t> with_matrix_sizes(const at::Tensor& scale, int64_t rows, in
 // global_scale_from_amax.out: input fp32/fp16/bf16 of any shape, out a one-element fp32 tensor
 // on the input's device.
 void check_global_scale_from_amax_args(const at::Tensor& input, const at::Tensor& out);
+
+// The sizes of sm90_scaled_fp4_mm: x [m, k] times a weight of n rows stored in the fragment
+// layout [padded_n, padded_k / 2].
+struct FragmentGemmShape {
+  int64_t m;
+  int64_t n;
+  int64_t k;
+  int64_t padded_n;
+  int64_t padded_k;
+};
+
+// sm90_scaled_fp4_mm: x fp16/bf16 [M, K] with K % 16 == 0; weight packed [roundup(n,16),
+// roundup(K,64)/2] and weight_scale float8_e4m3fn [roundup(n,16), roundup(K,64)/16], both
+// contiguous; alpha fp32, one element or [n]; bias [n] in x's dtype; all on x's device.
+FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::Tensor& weight,
+                                                const at::Tensor& weight_scale, const at::Tensor& alpha,
+                                                const c10::optional<at::Tensor>& bias, int64_t n);
 
 }  // namespace nvfp4

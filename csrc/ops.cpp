@@ -57,6 +57,20 @@ TORCH_LIBRARY(nvfp4, m) {
   m.def("global_scale_from_amax(Tensor input) -> Tensor");
   m.def("global_scale_from_amax.out(Tensor input, *, Tensor(a!) out) -> ()");
 
+  // The Hopper NVFP4 GEMM (sm_90a): out[m, j] = alpha * (x @ (e2m1 * sf)^T)[m, j] + bias[j] for j < n,
+  // with fp32 accumulation and one rounding to x's dtype (DESIGN.md section 3). x is fp16/bf16
+  // [M, K] (K % 16 == 0, M may be 0); weight and weight_scale come from
+  // prepare_weights_for_nvfp4_sm90: packed [roundup(n,16), roundup(K,64)/2] and float8_e4m3fn
+  // [roundup(n,16), roundup(K,64)/16] in the fragment layout (csrc/include/nvfp4/fragment_layout.h);
+  // alpha is fp32, 0-dim (or [1]) or [n]; bias is [n] in x's dtype. W4A16: alpha = 1/gs_w. W4A4:
+  // x = nvfp4_qdq(x, gs_x) first and alpha = 1/(gs_x * gs_w). Returns [M, n] in x's dtype.
+  m.def(
+      "sm90_scaled_fp4_mm(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n)"
+      " -> Tensor");
+  m.def(
+      "sm90_scaled_fp4_mm.out(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n,"
+      " *, Tensor(a!) out) -> ()");
+
   // Build probes (CUDA only). _cuda_arch_probe runs a kernel of _C's architecture-neutral CUDA
   // part; _arch_module_probe runs the private probe of the architecture module that serves the
   // device (the dispatch path every architecture-specific GEMM takes), or raises naming the GPU
@@ -71,4 +85,8 @@ TORCH_LIBRARY(nvfp4, m) {
   m.def("_arch_probe_sm90(Tensor anchor) -> Tensor");
   m.def("_arch_probe_sm100(Tensor anchor) -> Tensor");
   m.def("_arch_probe_sm120(Tensor anchor) -> Tensor");
+  // The kernel of sm90_scaled_fp4_mm.out in _C_sm90, called with checked arguments (x contiguous).
+  m.def(
+      "_fragment_mm_sm90(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias,"
+      " Tensor(a!) out) -> ()");
 }

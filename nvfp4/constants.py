@@ -23,6 +23,10 @@ SWIZZLE_TILE_ROWS = 128
 SWIZZLE_TILE_COLS = 4
 #: Native FP4 GEMMs need K % 32 == 0; the project pads N to a multiple of 32 too.
 CUTLASS_ALIGNMENT = 32
+#: The Hopper GEMM's weight tiles ("fragment layout", csrc/include/nvfp4/fragment_layout.h): 16 rows
+#: by 64 columns; the weight is padded to multiples of both.
+FRAGMENT_ROWS = 16
+FRAGMENT_K = 64
 #: TRT-LLM's weight shuffle (FlashInfer `shuffle_matrix_a`) for epilogue_tile_m = 128.
 TRTLLM_EPILOGUE_TILE_M = 128
 

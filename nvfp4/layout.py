@@ -12,7 +12,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .constants import BLOCK_SIZE, CUTLASS_ALIGNMENT, PACKED_DTYPES, SCALE_DTYPE, SWIZZLE_TILE_ROWS, round_up
+from .constants import (
+    BLOCK_SIZE,
+    CUTLASS_ALIGNMENT,
+    FRAGMENT_K,
+    FRAGMENT_ROWS,
+    PACKED_DTYPES,
+    SCALE_DTYPE,
+    SWIZZLE_TILE_ROWS,
+    round_up,
+)
 from .ops import quantized_shapes, swizzle_blockscale, unswizzle_blockscale
 from .trtllm_shuffle import shuffle_rows, unshuffle_rows
 
@@ -22,10 +31,12 @@ __all__ = [
     "prepare_weights_for_nvfp4_cutlass",
     "prepare_weights_for_nvfp4_fbgemm",
     "prepare_weights_for_nvfp4_flashinfer_trtllm",
+    "prepare_weights_for_nvfp4_sm90",
     "slice_nvfp4_output",
     "unprepare_weights_for_nvfp4_cutlass",
     "unprepare_weights_for_nvfp4_fbgemm",
     "unprepare_weights_for_nvfp4_flashinfer_trtllm",
+    "unprepare_weights_for_nvfp4_sm90",
 ]
 
 
@@ -155,3 +166,61 @@ def unprepare_weights_for_nvfp4_flashinfer_trtllm(
     shuffled_scale = unswizzle_blockscale(weight_scale, n, scale_cols)
     weight = unshuffle_rows(weight.view(torch.uint8)).view(weight.dtype)
     return weight, unshuffle_rows(shuffled_scale.view(torch.uint8)).view(SCALE_DTYPE)
+
+
+# The fragment layout of the Hopper GEMM (csrc/include/nvfp4/fragment_layout.h), as a reshape and
+# a permutation. A checkpoint row is 16 * strip + 8 * h + g and a checkpoint byte of it is
+# 32 * tile + 8 * step + 4 * high + t (the k16 step's bytes, the upper eight values in `high`);
+# the prepared order is strip, tile, lane (g, t), step, register (high, h).
+_FRAGMENT_CODES_ORDER = (0, 3, 2, 6, 4, 5, 1)  # from (strip, h, g, tile, step, high, t)
+_FRAGMENT_SCALES_ORDER = (0, 3, 2, 4, 1)  # from (strip, h, g, tile, step): scales of rows g, g + 8 together
+
+
+def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(sorted(range(len(order)), key=order.__getitem__))
+
+
+def prepare_weights_for_nvfp4_sm90(
+    weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Checkpoint form to the fragment layout that ``sm90_scaled_fp4_mm`` reads: N padded to a
+    multiple of 16 and K to a multiple of 64 with zero codes and zero scales, then both tensors
+    reordered so each lane of a warp loads its MMA fragments with one 16-byte (codes) and one
+    8-byte (scales) load. Returns ``weight`` [roundup(N,16), roundup(K,64)/2] in weight's dtype and
+    ``weight_scale`` float8_e4m3fn [roundup(N,16), roundup(K,64)/16]: the same bytes, reordered,
+    4.5 bits a weight as before."""
+    n, k = _check_checkpoint_weight(weight, weight_scale)
+    padded_n, padded_k = round_up(n, FRAGMENT_ROWS), round_up(k, FRAGMENT_K)
+    strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
+    codes = F.pad(weight.view(torch.uint8), (0, (padded_k - k) // 2, 0, padded_n - n))
+    scales = F.pad(weight_scale.view(torch.uint8), (0, (padded_k - k) // BLOCK_SIZE, 0, padded_n - n))
+    codes = codes.reshape(strips, 2, 8, tiles, steps, 2, 4).permute(_FRAGMENT_CODES_ORDER)
+    scales = scales.reshape(strips, 2, 8, tiles, steps).permute(_FRAGMENT_SCALES_ORDER)
+    return (
+        codes.reshape(padded_n, padded_k // 2).view(weight.dtype),
+        scales.reshape(padded_n, padded_k // BLOCK_SIZE).view(SCALE_DTYPE),
+    )
+
+
+def unprepare_weights_for_nvfp4_sm90(
+    weight: torch.Tensor, weight_scale: torch.Tensor, output_size: int, input_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inverse of :func:`prepare_weights_for_nvfp4_sm90`: ``output_size`` and ``input_size`` are
+    the original N and K. Returns the checkpoint tensors bit for bit."""
+    _check_packed(weight)
+    padded_n, padded_k = weight.shape[0], weight.shape[1] * 2
+    expected = (round_up(output_size, FRAGMENT_ROWS), round_up(input_size, FRAGMENT_K) // 2)
+    if tuple(weight.shape) != expected:
+        raise ValueError(
+            f"weight of shape {tuple(weight.shape)} is not the fragment layout of N = {output_size}, "
+            f"K = {input_size}: expected {list(expected)}"
+        )
+    strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
+    codes = weight.view(torch.uint8).reshape(strips, tiles, 8, 4, steps, 2, 2)
+    scales = weight_scale.view(torch.uint8).reshape(strips, tiles, 8, steps, 2)
+    codes = codes.permute(_inverse(_FRAGMENT_CODES_ORDER)).reshape(padded_n, padded_k // 2)
+    scales = scales.permute(_inverse(_FRAGMENT_SCALES_ORDER)).reshape(padded_n, padded_k // BLOCK_SIZE)
+    return (
+        codes[:output_size, : input_size // 2].contiguous().view(weight.dtype),
+        scales[:output_size, : input_size // BLOCK_SIZE].contiguous().view(SCALE_DTYPE),
+    )

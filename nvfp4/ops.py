@@ -127,6 +127,28 @@ def global_scale_from_amax(input: torch.Tensor, *, out: torch.Tensor | None = No
     return out
 
 
+def sm90_scaled_fp4_mm(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    alpha: torch.Tensor,
+    bias: torch.Tensor | None,
+    n: int,
+    *,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The Hopper NVFP4 GEMM: ``alpha * (x @ (e2m1 * sf)^T) + bias``, [M, n] in ``x``'s dtype, fp32
+    accumulation, one rounding. ``x`` fp16/bf16 [M, K] (K % 16 == 0); ``weight`` and
+    ``weight_scale`` from :func:`nvfp4.layout.prepare_weights_for_nvfp4_sm90`; ``alpha`` fp32,
+    one value or [n], on the device; ``bias`` [n] in ``x``'s dtype or None. W4A16: ``alpha =
+    1/gs_w``. W4A4: pass ``nvfp4_qdq(x, gs_x)`` and ``alpha = 1/(gs_x * gs_w)``. Runs on compute
+    capability 9.x (the ``_C_sm90`` module); elsewhere it raises naming the GPU."""
+    if out is None:
+        return _ops.sm90_scaled_fp4_mm.default(x, weight, weight_scale, alpha, bias, n)
+    _ops.sm90_scaled_fp4_mm.out(x, weight, weight_scale, alpha, bias, n, out=out)
+    return out
+
+
 # Fake implementations: shapes and dtypes, from the same helper the wrappers document. They also
 # run (as the Meta kernel) when real tensors of mixed devices include a meta tensor, so they check
 # devices as the C++ kernels do rather than return unwritten memory.
@@ -175,6 +197,17 @@ def _nvfp4_qdq_fake(input, global_scale):
     return torch.empty_like(input, memory_format=torch.contiguous_format)
 
 
+@torch.library.register_fake("nvfp4::sm90_scaled_fp4_mm")
+def _sm90_scaled_fp4_mm_fake(x, weight, weight_scale, alpha, bias, n):
+    for tensor, name in ((weight, "weight"), (weight_scale, "weight_scale"), (alpha, "alpha")):
+        _check_same_device(tensor, name, x, "x")
+    if bias is not None:
+        _check_same_device(bias, "bias", x, "x")
+    torch._check(x.dim() == 2, lambda: f"x must be 2-D [M, K], got {x.dim()} dimensions")
+    torch._check(x.shape[1] % BLOCK_SIZE == 0, lambda: f"x's K must be a multiple of 16, got {x.shape[1]}")
+    return x.new_empty((x.shape[0], n))
+
+
 @torch.library.register_fake("nvfp4::global_scale_from_amax")
 def _global_scale_from_amax_fake(input):
     return input.new_empty((), dtype=torch.float32)
@@ -189,8 +222,10 @@ def _register_out_fakes() -> None:
         "swizzle_blockscale",
         "unswizzle_blockscale",
         "global_scale_from_amax",
+        "sm90_scaled_fp4_mm",
     ):
         torch.library.register_fake(f"nvfp4::{name}.out")(lambda *args, **kwargs: None)
+    torch.library.register_fake("nvfp4::_fragment_mm_sm90")(lambda *args, **kwargs: None)
 
 
 def _register_probe_fakes() -> None:

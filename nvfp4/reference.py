@@ -36,6 +36,7 @@ __all__ = [
     "nvfp4_qdq",
     "pack_codes",
     "quantize",
+    "scaled_fp4_mm",
     "swizzle_blockscale",
     "unpack_codes",
     "unswizzle_blockscale",
@@ -181,3 +182,22 @@ def unswizzle_blockscale(scale: torch.Tensor, rows: int, cols: int) -> torch.Ten
     tiles = scale.view(torch.uint8).reshape(math.prod(batch), padded_rows // 128, padded_cols // 4, 32, 4, 4)
     linear = tiles.permute(0, 1, 4, 3, 2, 5).reshape(*batch, padded_rows, padded_cols)
     return linear[..., :rows, :cols].contiguous().view(scale.dtype)
+
+
+def scaled_fp4_mm(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    alpha: torch.Tensor | float,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """``alpha[n] * (x @ (e2m1 * sf)^T)[m, n] + bias[n]`` in fp32, in the raw terms of DESIGN.md
+    section 3 (codes times block scales, then alpha): the oracle of the NVFP4 GEMMs. ``weight`` is
+    checkpoint form, packed [N, K/2] with linear ``weight_scale`` [N, K/16]; ``x`` [M, K] in any
+    float dtype; ``alpha`` one value or [N]. Returns fp32 [M, N]."""
+    n, k = weight.shape[0], weight.shape[1] * 2
+    values = e2m1_values(unpack_codes(weight)).reshape(n, k // BLOCK_SIZE, BLOCK_SIZE)
+    decoded_weight = (values * weight_scale.float()[..., None]).reshape(n, k)
+    out = x.float() @ decoded_weight.T
+    out = out * torch.as_tensor(alpha, dtype=torch.float32, device=x.device).reshape(-1)
+    return out if bias is None else out + bias.float()

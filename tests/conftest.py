@@ -47,3 +47,41 @@ def poisoned_outputs(rows: int, padded_k: int, swizzle: bool, device="cpu") -> t
     packed = torch.full(packed_shape, 0x7F, dtype=torch.uint8, device=device)
     scale = torch.full(scale_shape, 0x7F, dtype=torch.uint8, device=device).view(torch.float8_e4m3fn)
     return packed, scale
+
+
+# opcheck's test_schema detects mutation with torch.allclose, which has no float8 kernel on the
+# CPU; for samples with float8 tensors the same property is checked byte-wise below instead.
+ALL_UTILS = ("test_schema", "test_autograd_registration", "test_faketensor", "test_aot_dispatch_dynamic")
+
+
+def tensors_of(args: tuple, kwargs: dict) -> dict[str, torch.Tensor]:
+    items = [*((f"arg{i}", a) for i, a in enumerate(args)), *kwargs.items()]
+    return {name: value for name, value in items if isinstance(value, torch.Tensor)}
+
+
+def assert_only_declared_outputs_change(op, args: tuple, kwargs: dict) -> None:
+    """test_schema's mutation rule, byte-wise: inputs keep their bytes, and the op changes only the
+    arguments its schema marks as written (Tensor(a!))."""
+    tensors = tensors_of(args, kwargs)
+    before = {
+        name: t.detach().clone().view(torch.uint8) if t.element_size() == 1 else t.detach().clone()
+        for name, t in tensors.items()
+    }
+    op(*args, **kwargs)
+    mutable = {a.name for a in op._schema.arguments if a.alias_info is not None and a.alias_info.is_write}
+    for index, argument in enumerate(op._schema.arguments):
+        name = argument.name if argument.name in kwargs else f"arg{index}"
+        if name in tensors and argument.name not in mutable:
+            after = tensors[name].view(torch.uint8) if tensors[name].element_size() == 1 else tensors[name]
+            assert torch.equal(after, before[name]), f"{op} changed its input {argument.name}"
+
+
+def run_opcheck(op, args: tuple, kwargs: dict | None = None) -> None:
+    """torch.library.opcheck, with test_schema's mutation rule checked byte-wise for samples that
+    hold float8 tensors."""
+    kwargs = kwargs or {}
+    has_float8 = any(t.dtype == torch.float8_e4m3fn for t in tensors_of(args, kwargs).values())
+    if has_float8:
+        assert_only_declared_outputs_change(op, args, kwargs)
+    utils = tuple(u for u in ALL_UTILS if not (has_float8 and u == "test_schema"))
+    torch.library.opcheck(op, args, kwargs, test_utils=utils)

@@ -6,6 +6,7 @@
 #include <torch/library.h>
 
 #include <array>
+#include <mutex>
 #include <optional>
 
 #include "nvfp4/arch.h"
@@ -34,17 +35,39 @@ std::string modules_holding(const std::string& family) {
   return held.empty() ? "none" : held;
 }
 
+
+// What the dispatch needs to know of a GPU, queried once per device: cudaGetDeviceProperties
+// takes long enough to matter on a GEMM's path.
+struct DeviceInfo {
+  std::string name;
+  int major = 0;
+  int minor = 0;
+  std::string module;  // the architecture module serving it, or ""
+};
+
+const DeviceInfo& device_info(c10::DeviceIndex index) {
+  constexpr int kMaxDevices = 64;
+  TORCH_CHECK(index >= 0 && index < kMaxDevices, "CUDA device index out of range: ", index);
+  static std::array<std::once_flag, kMaxDevices> queried;
+  static std::array<DeviceInfo, kMaxDevices> infos;
+  std::call_once(queried[index], [&] {
+    cudaDeviceProp props{};
+    C10_CUDA_CHECK(cudaGetDeviceProperties(&props, index));
+    infos[index] = {props.name, props.major, props.minor, arch_module_for_capability(props.major, props.minor)};
+  });
+  return infos[index];
+}
+
 }  // namespace
 
 c10::OperatorHandle find_arch_op(const std::string& family, const c10::Device& device) {
   TORCH_CHECK(device.is_cuda(), "nvfp4::", family, " needs a CUDA device, got ", device);
-  cudaDeviceProp props{};
-  C10_CUDA_CHECK(cudaGetDeviceProperties(&props, device.index()));
-  const std::string module = arch_module_for_capability(props.major, props.minor);
+  const DeviceInfo& info = device_info(device.index());
+  const std::string& module = info.module;
   const std::string name = family + "_" + module;
   TORCH_CHECK_NOT_IMPLEMENTED(
-      !module.empty() && has_cuda_kernel(name), "nvfp4::", family, " has no kernel for ", props.name,
-      " (compute capability ", props.major, ".", props.minor, "): ",
+      !module.empty() && has_cuda_kernel(name), "nvfp4::", family, " has no kernel for ", info.name,
+      " (compute capability ", info.major, ".", info.minor, "): ",
       module.empty() ? "no architecture module of nvfp4 targets this GPU"
                      : "this build left out the " + module + " module",
       "; architecture modules with this kernel in this build: ", modules_holding(family),

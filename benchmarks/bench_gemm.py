@@ -1,0 +1,162 @@
+"""The Hopper NVFP4 GEMM against cuBLAS BF16 (``F.linear``) and the other ways to run an NVFP4
+weight on Hopper, in one process, on the same card and inputs.
+
+Kernels: ``bf16`` (cuBLAS through ``torch.matmul(x, w.t(), out=...)``, what ``F.linear`` runs: the
+denominator of every speedup), ``w4a16`` (sm90_scaled_fp4_mm),
+``w4a4`` (nvfp4_qdq of x, then sm90_scaled_fp4_mm), ``dequant_linear`` (dequantize the weight to
+bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer, when it is
+installed). Timing per DESIGN.md section 5: a CUDA graph of many calls, median over replays, the
+weights rotated over enough copies that each side streams >= 200 MB a pass.
+
+    python benchmarks/bench_gemm.py                      # table, JSON in benchmarks/results/
+    python benchmarks/bench_gemm.py --plot results.json  # PNG: speedup over BF16 against M
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from timing import copies_for, run_metadata, time_rotating
+
+import nvfp4
+
+RESULTS = Path(__file__).parent / "results"
+SHAPES = [(8192, 8192), (28672, 8192), (8192, 28672), (6144, 4096)]  # (N, K)
+MS = [1, 16, 64, 256, 1024, 4096, 8192]
+KERNELS = ("bf16", "w4a16", "w4a4", "dequant_linear")
+
+
+class Weights:
+    """Copies of one random weight in every form the kernels read."""
+
+    def __init__(self, n: int, k: int):
+        self.n, self.k = n, k
+        w = torch.randn(n, k, device="cuda", dtype=torch.bfloat16)
+        self.gs = nvfp4.global_scale_from_amax(w)
+        packed, scale = nvfp4.scaled_fp4_quant(w, self.gs, swizzle=False)
+        self.bf16 = [w] + [w.clone() for _ in range(copies_for(w.numel() * 2) - 1)]
+        fp4_bytes = packed.numel() + scale.numel()
+        self.checkpoint = [(packed.clone(), scale.clone()) for _ in range(copies_for(fp4_bytes))]
+        self.prepared = [nvfp4.prepare_weights_for_nvfp4_sm90(p, s) for p, s in self.checkpoint]
+        self.alpha = (1.0 / self.gs).reshape(())
+
+
+def kernel_calls(kernel: str, weights: Weights, x: torch.Tensor) -> list[Callable[[], object]] | None:
+    """One call per weight copy, each writing a preallocated output."""
+    m, n = x.shape[0], weights.n
+    out = torch.empty(m, n, device="cuda", dtype=x.dtype)
+    if kernel == "bf16":
+        return [lambda w=w: torch.matmul(x, w.t(), out=out) for w in weights.bf16]
+    if kernel == "w4a16":
+        return [
+            lambda w=w, s=s: nvfp4.sm90_scaled_fp4_mm(x, w, s, weights.alpha, None, n, out=out)
+            for w, s in weights.prepared
+        ]
+    if kernel == "w4a4":
+        gs_x = nvfp4.global_scale_from_amax(x)
+        alpha = weights.alpha / gs_x
+        x_q = torch.empty_like(x)
+
+        def w4a4(w: torch.Tensor, s: torch.Tensor) -> None:
+            nvfp4.nvfp4_qdq(x, gs_x, out=x_q)
+            nvfp4.sm90_scaled_fp4_mm(x_q, w, s, alpha, None, n, out=out)
+
+        return [lambda w=w, s=s: w4a4(w, s) for w, s in weights.prepared]
+    if kernel == "dequant_linear":
+        decoded = torch.empty(n, weights.k, device="cuda", dtype=x.dtype)
+
+        def dequant_linear(packed: torch.Tensor, scale: torch.Tensor) -> None:
+            nvfp4.dequantize(packed, scale, weights.gs, False, x.dtype, out=decoded)
+            torch.matmul(x, decoded.t(), out=out)
+
+        return [lambda p=p, s=s: dequant_linear(p, s) for p, s in weights.checkpoint]
+    raise ValueError(f"unknown kernel {kernel}")
+
+
+def run(shapes: list[tuple[int, int]], ms: list[int], kernels: tuple[str, ...]) -> dict:
+    rows = []
+    for n, k in shapes:
+        weights = Weights(n, k)
+        for m in ms:
+            x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+            seconds = {kernel: time_rotating(kernel_calls(kernel, weights, x)) for kernel in kernels}
+            for kernel, time in seconds.items():
+                rows.append(
+                    {
+                        "kernel": kernel,
+                        "n": n,
+                        "k": k,
+                        "m": m,
+                        "us": time * 1e6,
+                        "tflops": 2 * m * n * k / time / 1e12,
+                        "speedup_over_bf16": seconds["bf16"] / time,
+                    }
+                )
+        del weights
+        torch.cuda.empty_cache()
+    return {**run_metadata(), "rows": rows}
+
+
+def print_table(result: dict) -> None:
+    print(f"{result['gpu']}, torch {result['torch']}, CUDA {result['cuda']}, nvfp4 {result['nvfp4']}")
+    kernels = list(dict.fromkeys(row["kernel"] for row in result["rows"]))
+    print(f"{'N x K':>13}{'M':>6}{'bf16 us':>10}" + "".join(f"{kernel:>16}" for kernel in kernels[1:]))
+    keys = list(dict.fromkeys((row["n"], row["k"], row["m"]) for row in result["rows"]))
+    for n, k, m in keys:
+        cells = {row["kernel"]: row for row in result["rows"] if (row["n"], row["k"], row["m"]) == (n, k, m)}
+        line = f"{f'{n}x{k}':>13}{m:>6}{cells['bf16']['us']:>10.1f}"
+        line += "".join(f"{cells[kernel]['speedup_over_bf16']:>15.2f}x" for kernel in kernels[1:])
+        print(line)
+
+
+def plot(result: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shapes = list(dict.fromkeys((row["n"], row["k"]) for row in result["rows"]))
+    figure, axes = plt.subplots(1, len(shapes), figsize=(5 * len(shapes), 4.5), squeeze=False)
+    for axis, (n, k) in zip(axes[0], shapes, strict=True):
+        for kernel in dict.fromkeys(row["kernel"] for row in result["rows"]):
+            rows = [row for row in result["rows"] if (row["n"], row["k"], row["kernel"]) == (n, k, kernel)]
+            axis.plot([row["m"] for row in rows], [row["speedup_over_bf16"] for row in rows], marker="o", label=kernel)
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("M (batch rows)")
+        axis.set_ylabel("speedup over cuBLAS BF16")
+        axis.set_title(f"N x K = {n} x {k}")
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    figure.suptitle(f"NVFP4 GEMMs on {result['gpu']}")
+    figure.savefig(path, dpi=110, bbox_inches="tight")
+    print(f"wrote {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--plot", type=Path, help="plot a JSON result to PNG instead of running")
+    parser.add_argument("--output", type=Path, help="JSON path (default benchmarks/results/gemm_<gpu>_<time>.json)")
+    parser.add_argument("--ms", type=int, nargs="+", default=MS)
+    parser.add_argument("--shapes", type=str, nargs="+", help="N x K pairs such as 8192x8192")
+    parser.add_argument("--kernels", type=str, nargs="+", default=list(KERNELS), choices=KERNELS)
+    args = parser.parse_args()
+    if args.plot:
+        plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png"))
+        return
+    shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes] if args.shapes else SHAPES
+    kernels = tuple(dict.fromkeys(["bf16", *args.kernels]))
+    result = run(shapes, args.ms, kernels)
+    print_table(result)
+    gpu = result["gpu"].replace(" ", "_")
+    output = args.output or RESULTS / f"gemm_{gpu}_{result['time'].replace(':', '')}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {output}")
+
+
+if __name__ == "__main__":
+    main()

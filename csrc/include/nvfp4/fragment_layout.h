@@ -1,0 +1,33 @@
+// The weight layout of the Hopper W4A16 GEMM ("fragment layout"), which
+// prepare_weights_for_nvfp4_sm90 (nvfp4/layout.py) writes: the packed codes and the E4M3 block
+// scales reordered so that each lane of a warp reads, with one 16-byte load, exactly the codes
+// of its mma.m16n8k16 A fragments (and of a wgmma A fragment, which has the same per-warp
+// layout) for four k16 steps, and with one 8-byte load their block scales. Torch-free,
+// host+device.
+//
+// The weight is cut into tiles of 16 rows (a "strip") by 64 columns (four k16 steps); tiles are
+// stored strip by strip, K-tiles in order within a strip. In a tile, lane l (group g = l / 4,
+// thread t = l % 4) owns 16 bytes: for step s = 0..3, the bytes of its A registers a0..a3, each
+// an original checkpoint byte (two codes of adjacent k, the even one in the low nibble):
+//   a0: row g,     k 16s + 2t (+1)      a1: row g + 8, k 16s + 2t (+1)
+//   a2: row g,     k 16s + 2t + 8 (+1)  a3: row g + 8, k 16s + 2t + 8 (+1)
+// The tile's 64 scale bytes hold, for group g, step s: the scale of row g, then of row g + 8.
+#pragma once
+
+#include <cstdint>
+
+#include "nvfp4/format.h"
+
+namespace nvfp4 {
+
+constexpr int64_t kFragmentRows = 16;  // weight rows (N) of a tile
+constexpr int64_t kFragmentK = 64;     // weight columns (K) of a tile: four k16 steps
+constexpr int64_t kFragmentSteps = kFragmentK / kBlockSize;
+constexpr int64_t kFragmentTileBytes = kFragmentRows * kFragmentK / 2;          // 512 code bytes
+constexpr int64_t kFragmentTileScales = kFragmentRows * kFragmentK / kBlockSize;  // 64 scale bytes
+
+// Padded sizes of an [n, k] weight in the fragment layout.
+NVFP4_HOST_DEVICE int64_t fragment_padded_rows(int64_t n) { return round_up(n, kFragmentRows); }
+NVFP4_HOST_DEVICE int64_t fragment_padded_k(int64_t k) { return round_up(k, kFragmentK); }
+
+}  // namespace nvfp4

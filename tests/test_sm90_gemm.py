@@ -1,0 +1,267 @@
+"""The Hopper NVFP4 GEMM (sm90_scaled_fp4_mm) and its weight layout: prepare/unprepare round
+trips and the layout's definition on any machine; on an SM90 GPU, the GEMM in W4A16 and W4A4 modes
+against the fp32 reference of DESIGN.md section 3, every (scale byte, code) pair through the
+decode exactly, bad inputs, opcheck and CUDA-graph capture."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+import torch
+from conftest import run_opcheck
+
+import nvfp4
+from nvfp4 import reference
+from nvfp4._build import has_kernel
+from nvfp4.constants import E2M1_MAGNITUDES, FRAGMENT_K, FRAGMENT_ROWS, round_up
+
+# DESIGN.md section 3: one tolerance for every GEMM test.
+RELATIVE_TOLERANCE = 5e-3
+
+requires_sm90 = pytest.mark.skipif(
+    not (
+        torch.cuda.is_available()
+        and torch.cuda.get_device_capability()[0] == 9
+        and has_kernel("_fragment_mm_sm90", "cuda")
+    ),
+    reason="needs an SM90 GPU and a build with the _C_sm90 module",
+)
+
+
+def checkpoint_weight(n: int, k: int, seed: int, device="cpu") -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A random weight quantized to checkpoint form: packed [n, k/2], linear scales [n, k/16],
+    and its encode scale gs_w."""
+    generator = torch.Generator().manual_seed(seed)
+    w = torch.randn(n, k, generator=generator).to(device=device, dtype=torch.bfloat16)
+    gs = reference.global_scale_from_amax(w)
+    packed, scale = nvfp4.scaled_fp4_quant(w, gs, swizzle=False)
+    return packed, scale, gs
+
+
+# ---------------------------------------------------------------------------------------------
+# The fragment layout (any machine)
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "k"), [(1, 16), (16, 64), (32, 48), (96, 4112), (100, 208)])
+def test_prepare_round_trip(n: int, k: int):
+    packed, scale, _ = checkpoint_weight(n, k, seed=n + k)
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    assert weight.shape == (round_up(n, FRAGMENT_ROWS), round_up(k, FRAGMENT_K) // 2)
+    assert weight_scale.shape == (round_up(n, FRAGMENT_ROWS), round_up(k, FRAGMENT_K) // 16)
+    assert weight.dtype == packed.dtype and weight_scale.dtype == torch.float8_e4m3fn
+    assert weight.is_contiguous() and weight_scale.is_contiguous()
+    back, back_scale = nvfp4.unprepare_weights_for_nvfp4_sm90(weight, weight_scale, n, k)
+    assert torch.equal(back, packed)
+    assert torch.equal(back_scale.view(torch.uint8), scale.view(torch.uint8))
+    # The padding is zero: the prepared tensors hold the checkpoint's bytes and zeros only.
+    assert int(weight.view(torch.uint8).sum()) == int(packed.sum())
+    assert int(weight_scale.view(torch.uint8).sum()) == int(scale.view(torch.uint8).sum())
+
+
+def test_prepare_keeps_float4_dtype():
+    packed, scale, _ = checkpoint_weight(16, 64, seed=3)
+    weight, _ = nvfp4.prepare_weights_for_nvfp4_sm90(packed.view(torch.float4_e2m1fn_x2), scale)
+    assert weight.dtype == torch.float4_e2m1fn_x2
+
+
+def test_fragment_layout_definition():
+    """Each prepared byte is where csrc/include/nvfp4/fragment_layout.h says: lane l = 4g + t of
+    tile (strip, tile) holds, for step s, registers a0..a3 = (row g, k 16s+2t), (row g+8, same k),
+    (row g, k 16s+2t+8), (row g+8, k 16s+2t+8); the tile's scales are (row g, row g+8) per step."""
+    n, k = 32, 128
+    packed, scale, _ = checkpoint_weight(n, k, seed=11)
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    codes, scales = weight.view(torch.uint8).flatten(), weight_scale.view(torch.uint8).flatten()
+    scale_bytes = scale.view(torch.uint8)
+    tiles = k // FRAGMENT_K
+    positions = itertools.product(range(n // 16), range(tiles), range(32), range(4), range(4))
+    for strip, tile, lane, step, register in positions:
+        group, thread = divmod(lane, 4)
+        row = 16 * strip + group + 8 * (register % 2)
+        k_index = FRAGMENT_K * tile + 16 * step + 2 * thread + 8 * (register // 2)
+        offset = ((strip * tiles + tile) * 32 + lane) * 16 + step * 4 + register
+        assert codes[offset] == packed[row, k_index // 2]
+    positions = itertools.product(range(n // 16), range(tiles), range(8), range(4), range(2))
+    for strip, tile, group, step, half in positions:
+        offset = ((strip * tiles + tile) * 8 + group) * 8 + step * 2 + half
+        assert scales[offset] == scale_bytes[16 * strip + group + 8 * half, 4 * tile + step]
+
+
+def test_unprepare_rejects_a_foreign_shape():
+    packed, scale, _ = checkpoint_weight(32, 64, seed=5)
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    with pytest.raises(ValueError, match="fragment layout"):
+        nvfp4.unprepare_weights_for_nvfp4_sm90(weight, weight_scale, 32, 128)
+
+
+def test_reference_gemm_matches_dequantize():
+    packed, scale, gs = checkpoint_weight(48, 96, seed=7)
+    x = torch.randn(5, 96)
+    bias = torch.randn(48)
+    expected = x @ reference.dequantize(packed, scale, gs, swizzled=False).T + bias
+    actual = reference.scaled_fp4_mm(x, packed, scale, 1.0 / gs, bias)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The GEMM on an SM90 GPU
+# ---------------------------------------------------------------------------------------------
+
+
+def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
+    return float((actual.float() - expected).norm() / expected.norm().clamp_min(1e-30))
+
+
+def run_gemm(x, packed, scale, n, alpha, bias):
+    """The op with a NaN-poisoned out buffer, on prepared weights."""
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    out = torch.full((x.shape[0], n), float("nan"), dtype=x.dtype, device=x.device)
+    nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, bias, n, out=out)
+    return out
+
+
+@requires_sm90
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+@pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
+@pytest.mark.parametrize("k", [16, 48, 4112])
+@pytest.mark.parametrize("n", [32, 96, 4000])
+@pytest.mark.parametrize("m", [0, 1, 3, 17, 129, 1000])
+def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.dtype):
+    seed = m * 7919 + n * 31 + k
+    packed, scale, gs_w = checkpoint_weight(n, k, seed, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(seed)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
+    per_column = seed % 2 == 0
+    alpha = (1.0 / gs_w) * (torch.rand(n, generator=generator, device="cuda") + 0.5 if per_column else 1.0)
+    bias = torch.randn(n, generator=generator, device="cuda").to(dtype) if seed % 3 else None
+    if mode == "w4a4":
+        gs_x = nvfp4.global_scale_from_amax(x)
+        x = nvfp4.nvfp4_qdq(x, gs_x)
+        alpha = alpha / gs_x
+    alpha = alpha.float().reshape(n) if per_column else alpha.float().reshape(())
+    out = run_gemm(x, packed, scale, n, alpha, bias)
+    assert out.shape == (m, n) and out.dtype == dtype
+    if m == 0:
+        return
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    assert torch.isfinite(out).all()
+    assert out.abs().amax() > 0
+    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
+@requires_sm90
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_every_scale_byte_and_code_decodes_exactly(dtype: torch.dtype):
+    """Row r of the weight has scale byte r (all 127 finite non-negative E4M3 bytes, subnormals
+    and zero included) and the 16 codes 0..15; x is the identity, so out[c, r] must be exactly
+    e2m1(c) * sf(r), which bf16 and fp16 both hold."""
+    scale_bytes = torch.arange(0x7F, dtype=torch.uint8)
+    n = scale_bytes.numel()
+    codes = torch.arange(16, dtype=torch.uint8).repeat(n, 1)
+    packed = reference.pack_codes(codes)
+    scale = scale_bytes.reshape(n, 1).view(torch.float8_e4m3fn)
+    x = torch.eye(16, dtype=dtype, device="cuda")
+    alpha = torch.ones((), device="cuda")
+    out = run_gemm(x, packed.cuda(), scale.cuda(), n, alpha, None)
+    magnitudes = torch.tensor(E2M1_MAGNITUDES)
+    values = torch.cat((magnitudes, -magnitudes))
+    expected = values[:, None] * scale.float().reshape(1, n)
+    assert torch.equal(out.cpu().float(), expected)
+
+
+@requires_sm90
+def test_out_of_place_equals_out_and_strided_x():
+    packed, scale, gs_w = checkpoint_weight(64, 256, seed=9, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(8, 512, device="cuda", dtype=torch.bfloat16)[:, ::2]  # strided
+    alpha = (1.0 / gs_w).reshape(())
+    out = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 64)
+    out_again = torch.empty_like(out)
+    nvfp4.sm90_scaled_fp4_mm(x.contiguous(), weight, weight_scale, alpha, None, 64, out=out_again)
+    assert torch.equal(out, out_again)
+
+
+@requires_sm90
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda a: {**a, "x": a["x"].float()}, "x must be float16 or bfloat16"),
+        (lambda a: {**a, "x": torch.randn(4, 128, device="cuda", dtype=torch.bfloat16)}, "weight must be"),
+        (lambda a: {**a, "x": a["x"][:, :40]}, "multiple of 16"),
+        (lambda a: {**a, "weight": a["weight"][:16]}, "weight must be"),
+        (lambda a: {**a, "weight_scale": a["weight_scale"].view(torch.uint8)}, "weight_scale must be torch.float8"),
+        (lambda a: {**a, "weight": a["weight"].t().contiguous().t()}, "must be contiguous"),
+        (lambda a: {**a, "alpha": a["alpha"].double()}, "alpha must be float32"),
+        (lambda a: {**a, "alpha": torch.ones(3, device="cuda")}, "alpha must be 0-dim"),
+        (lambda a: {**a, "bias": torch.ones(32, device="cuda")}, "bias must have x's dtype"),
+        (lambda a: {**a, "bias": torch.ones(31, device="cuda", dtype=torch.bfloat16)}, "bias must be"),
+        (lambda a: {**a, "n": 40}, "weight must be"),
+        (lambda a: {**a, "alpha": a["alpha"].cpu()}, "alpha must be on x's device"),
+    ],
+)
+def test_bad_arguments(change, message):
+    packed, scale, _ = checkpoint_weight(32, 64, seed=1, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    arguments = {
+        "x": torch.randn(4, 64, device="cuda", dtype=torch.bfloat16),
+        "weight": weight,
+        "weight_scale": weight_scale,
+        "alpha": torch.ones((), device="cuda"),
+        "bias": None,
+        "n": 32,
+    }
+    changed = change(arguments)
+    with pytest.raises((RuntimeError, ValueError), match=message):
+        nvfp4.sm90_scaled_fp4_mm(**changed)
+
+
+@requires_sm90
+def test_bad_out_buffer():
+    packed, scale, _ = checkpoint_weight(32, 64, seed=2, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(4, 64, device="cuda", dtype=torch.bfloat16)
+    alpha = torch.ones((), device="cuda")
+    wrong_shape = torch.empty(4, 33, device="cuda", dtype=torch.bfloat16)
+    with pytest.raises(RuntimeError, match="out must have shape"):
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 32, out=wrong_shape)
+    with pytest.raises(RuntimeError, match="out must have dtype"):
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 32, out=torch.empty(4, 32, device="cuda"))
+
+
+@requires_sm90
+def test_opcheck():
+    packed, scale, gs_w = checkpoint_weight(96, 160, seed=4, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(17, 160, device="cuda", dtype=torch.bfloat16)
+    bias = torch.randn(96, device="cuda", dtype=torch.bfloat16)
+    alpha = (1.0 / gs_w).reshape(())
+    run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.default, (x, weight, weight_scale, alpha, bias, 96))
+    out = torch.empty(17, 96, device="cuda", dtype=torch.bfloat16)
+    run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.out, (x, weight, weight_scale, alpha, None, 96), {"out": out})
+
+
+@requires_sm90
+def test_cuda_graph_capture_and_compile():
+    packed, scale, gs_w = checkpoint_weight(128, 512, seed=6, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(16, 512, device="cuda", dtype=torch.bfloat16)
+    alpha = (1.0 / gs_w).reshape(())
+    expected = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128)
+    out = torch.empty_like(expected)
+    stream = torch.cuda.Stream()
+    with torch.cuda.stream(stream):
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128, out=out)  # warm-up
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128, out=out)
+    out.zero_()
+    graph.replay()
+    torch.cuda.synchronize()
+    assert torch.equal(out, expected)
+    compiled = torch.compile(
+        lambda a: nvfp4.sm90_scaled_fp4_mm(a, weight, weight_scale, alpha, None, 128), fullgraph=True
+    )
+    assert torch.equal(compiled(x), expected)
