@@ -169,15 +169,42 @@ def unprepare_weights_for_nvfp4_flashinfer_trtllm(
 
 
 # The fragment layout of the Hopper GEMM (csrc/include/nvfp4/fragment_layout.h), as a reshape and
-# a permutation. A checkpoint row is 16 * strip + 8 * h + g and a checkpoint byte of it is
-# 32 * tile + 8 * step + 4 * high + t (the k16 step's bytes, the upper eight values in `high`);
-# the prepared order is strip, tile, lane (g, t), step, register (high, h).
+# a permutation, then a re-encoding of each 4-byte word. A checkpoint row is 16 * strip + 8 * h + g
+# and a checkpoint byte of it is 32 * tile + 8 * step + 4 * high + t (the k16 step's bytes, the
+# upper eight values in `high`); the prepared order is strip, tile, lane (g, t), step, register
+# (high, h). Each lane's word of one step holds its eight codes c0..c7 (c_2r, c_2r+1 the low and
+# high nibble of register r's byte): the magnitude of c_i in bits 4i..4i+2, and the sign bits in
+# the slots 4j + 3 in the order below, which puts each register's two signs 16 bits apart.
 _FRAGMENT_CODES_ORDER = (0, 3, 2, 6, 4, 5, 1)  # from (strip, h, g, tile, step, high, t)
 _FRAGMENT_SCALES_ORDER = (0, 3, 2, 4, 1)  # from (strip, h, g, tile, step): scales of rows g, g + 8 together
+_SIGN_SLOT_CODES = (0, 2, 4, 6, 1, 3, 5, 7)  # the code whose sign bit sits in slot j (bit 4j + 3)
 
 
 def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(sorted(range(len(order)), key=order.__getitem__))
+
+
+def _words_to_codes(words: torch.Tensor) -> torch.Tensor:
+    """[..., 4] bytes to their [..., 8] codes, the low nibble of each byte first."""
+    words = words.to(torch.int32)
+    return torch.stack((words & 0xF, words >> 4), dim=-1).flatten(-2)
+
+
+def _codes_to_words(codes: torch.Tensor) -> torch.Tensor:
+    return (codes[..., 0::2] | (codes[..., 1::2] << 4)).to(torch.uint8)
+
+
+def _encode_fragment_words(words: torch.Tensor) -> torch.Tensor:
+    codes = _words_to_codes(words)
+    encoded = (codes & 0x7) | (codes[..., list(_SIGN_SLOT_CODES)] & 0x8)
+    return _codes_to_words(encoded)
+
+
+def _decode_fragment_words(words: torch.Tensor) -> torch.Tensor:
+    nibbles = _words_to_codes(words)
+    signs = torch.empty_like(nibbles)
+    signs[..., list(_SIGN_SLOT_CODES)] = nibbles & 0x8
+    return _codes_to_words((nibbles & 0x7) | signs)
 
 
 def prepare_weights_for_nvfp4_sm90(
@@ -186,15 +213,16 @@ def prepare_weights_for_nvfp4_sm90(
     """Checkpoint form to the fragment layout that ``sm90_scaled_fp4_mm`` reads: N padded to a
     multiple of 16 and K to a multiple of 64 with zero codes and zero scales, then both tensors
     reordered so each lane of a warp loads its MMA fragments with one 16-byte (codes) and one
-    8-byte (scales) load. Returns ``weight`` [roundup(N,16), roundup(K,64)/2] in weight's dtype and
-    ``weight_scale`` float8_e4m3fn [roundup(N,16), roundup(K,64)/16]: the same bytes, reordered,
-    4.5 bits a weight as before."""
+    8-byte (scales) load, and each 4-byte word of codes re-encoded for a short decode. Returns
+    ``weight`` [roundup(N,16), roundup(K,64)/2] in weight's dtype and ``weight_scale``
+    float8_e4m3fn [roundup(N,16), roundup(K,64)/16]: 4.5 bits a weight as before."""
     n, k = _check_checkpoint_weight(weight, weight_scale)
     padded_n, padded_k = round_up(n, FRAGMENT_ROWS), round_up(k, FRAGMENT_K)
     strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
     codes = F.pad(weight.view(torch.uint8), (0, (padded_k - k) // 2, 0, padded_n - n))
     scales = F.pad(weight_scale.view(torch.uint8), (0, (padded_k - k) // BLOCK_SIZE, 0, padded_n - n))
     codes = codes.reshape(strips, 2, 8, tiles, steps, 2, 4).permute(_FRAGMENT_CODES_ORDER)
+    codes = _encode_fragment_words(codes.reshape(-1, 4))
     scales = scales.reshape(strips, 2, 8, tiles, steps).permute(_FRAGMENT_SCALES_ORDER)
     return (
         codes.reshape(padded_n, padded_k // 2).view(weight.dtype),
@@ -208,19 +236,21 @@ def unprepare_weights_for_nvfp4_sm90(
     """Inverse of :func:`prepare_weights_for_nvfp4_sm90`: ``output_size`` and ``input_size`` are
     the original N and K. Returns the checkpoint tensors bit for bit."""
     _check_packed(weight)
-    padded_n, padded_k = weight.shape[0], weight.shape[1] * 2
     expected = (round_up(output_size, FRAGMENT_ROWS), round_up(input_size, FRAGMENT_K) // 2)
     if tuple(weight.shape) != expected:
         raise ValueError(
             f"weight of shape {tuple(weight.shape)} is not the fragment layout of N = {output_size}, "
             f"K = {input_size}: expected {list(expected)}"
         )
+    padded_n, padded_k = expected[0], expected[1] * 2
     strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
-    codes = weight.view(torch.uint8).reshape(strips, tiles, 8, 4, steps, 2, 2)
+    codes = _decode_fragment_words(weight.view(torch.uint8).reshape(-1, 4))
+    codes = codes.reshape(strips, tiles, 8, 4, steps, 2, 2).permute(_inverse(_FRAGMENT_CODES_ORDER))
     scales = weight_scale.view(torch.uint8).reshape(strips, tiles, 8, steps, 2)
-    codes = codes.permute(_inverse(_FRAGMENT_CODES_ORDER)).reshape(padded_n, padded_k // 2)
-    scales = scales.permute(_inverse(_FRAGMENT_SCALES_ORDER)).reshape(padded_n, padded_k // BLOCK_SIZE)
+    scales = scales.permute(_inverse(_FRAGMENT_SCALES_ORDER))
     return (
-        codes[:output_size, : input_size // 2].contiguous().view(weight.dtype),
-        scales[:output_size, : input_size // BLOCK_SIZE].contiguous().view(SCALE_DTYPE),
+        codes.reshape(padded_n, padded_k // 2)[:output_size, : input_size // 2].contiguous().view(weight.dtype),
+        scales.reshape(padded_n, padded_k // BLOCK_SIZE)[:output_size, : input_size // BLOCK_SIZE]
+        .contiguous()
+        .view(SCALE_DTYPE),
     )

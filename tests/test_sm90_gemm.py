@@ -55,9 +55,16 @@ def test_prepare_round_trip(n: int, k: int):
     back, back_scale = nvfp4.unprepare_weights_for_nvfp4_sm90(weight, weight_scale, n, k)
     assert torch.equal(back, packed)
     assert torch.equal(back_scale.view(torch.uint8), scale.view(torch.uint8))
-    # The padding is zero: the prepared tensors hold the checkpoint's bytes and zeros only.
-    assert int(weight.view(torch.uint8).sum()) == int(packed.sum())
+    # The padding is zero: the prepared tensors hold the checkpoint's codes (magnitudes stay in their
+    # nibble, signs move within a word) and scales, and zeros only.
+    assert nibble_sums(weight) == nibble_sums(packed)
     assert int(weight_scale.view(torch.uint8).sum()) == int(scale.view(torch.uint8).sum())
+
+
+def nibble_sums(packed: torch.Tensor) -> tuple[int, int]:
+    """(sum of the code magnitudes, number of sign bits set) of packed codes."""
+    nibbles = reference.unpack_codes(packed).long()
+    return int((nibbles & 0x7).sum()), int((nibbles >> 3).sum())
 
 
 def test_prepare_keeps_float4_dtype():
@@ -67,22 +74,31 @@ def test_prepare_keeps_float4_dtype():
 
 
 def test_fragment_layout_definition():
-    """Each prepared byte is where csrc/include/nvfp4/fragment_layout.h says: lane l = 4g + t of
-    tile (strip, tile) holds, for step s, registers a0..a3 = (row g, k 16s+2t), (row g+8, same k),
-    (row g, k 16s+2t+8), (row g+8, k 16s+2t+8); the tile's scales are (row g, row g+8) per step."""
+    """Each prepared word is what csrc/include/nvfp4/fragment_layout.h says: lane l = 4g + t of tile
+    (strip, tile), step s, holds the bytes of registers a0..a3 = (row g, k 16s+2t), (row g+8, same
+    k), (row g, k 16s+2t+8), (row g+8, k 16s+2t+8), their codes c0..c7 re-encoded as magnitude of
+    c_i in bits 4i..4i+2 and the sign of code SIGN_SLOT_CODES[j] in bit 4j+3; the tile's scales
+    are (row g, row g+8) per step."""
     n, k = 32, 128
     packed, scale, _ = checkpoint_weight(n, k, seed=11)
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
-    codes, scales = weight.view(torch.uint8).flatten(), weight_scale.view(torch.uint8).flatten()
+    words = weight.view(torch.uint8).flatten().reshape(-1, 4).long()
+    words = words[:, 0] | (words[:, 1] << 8) | (words[:, 2] << 16) | (words[:, 3] << 24)
+    scales = weight_scale.view(torch.uint8).flatten()
     scale_bytes = scale.view(torch.uint8)
+    sign_slot_codes = (0, 2, 4, 6, 1, 3, 5, 7)
     tiles = k // FRAGMENT_K
-    positions = itertools.product(range(n // 16), range(tiles), range(32), range(4), range(4))
-    for strip, tile, lane, step, register in positions:
+    for strip, tile, lane, step in itertools.product(range(n // 16), range(tiles), range(32), range(4)):
         group, thread = divmod(lane, 4)
-        row = 16 * strip + group + 8 * (register % 2)
-        k_index = FRAGMENT_K * tile + 16 * step + 2 * thread + 8 * (register // 2)
-        offset = ((strip * tiles + tile) * 32 + lane) * 16 + step * 4 + register
-        assert codes[offset] == packed[row, k_index // 2]
+        codes = []
+        for register in range(4):
+            row = 16 * strip + group + 8 * (register % 2)
+            k_index = FRAGMENT_K * tile + 16 * step + 2 * thread + 8 * (register // 2)
+            byte = int(packed[row, k_index // 2])
+            codes += [byte & 0xF, byte >> 4]
+        expected = sum((code & 0x7) << (4 * i) for i, code in enumerate(codes))
+        expected += sum(((codes[c] >> 3) & 1) << (4 * slot + 3) for slot, c in enumerate(sign_slot_codes))
+        assert int(words[((strip * tiles + tile) * 32 + lane) * 4 + step]) == expected
     positions = itertools.product(range(n // 16), range(tiles), range(8), range(4), range(2))
     for strip, tile, group, step, half in positions:
         offset = ((strip * tiles + tile) * 8 + group) * 8 + step * 2 + half

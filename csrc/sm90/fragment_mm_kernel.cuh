@@ -3,12 +3,13 @@
 // (csrc/include/nvfp4/fragment_layout.h).
 //
 // Each warp owns one 16-row strip of the weight over one K range (a split) and streams its tiles
-// with one 16-byte load per lane (the codes of four k16 steps) and one 8-byte load (their scales).
-// Each code pair becomes the exact fp16 pair e2m1 * sf * 2^-14 in registers (bf16 for bf16
-// activations, by an exact conversion), and mma.sync m16n8k16 multiplies it with x's fragments,
-// read straight from global memory (x is small and shared by every warp: it lives in L2 and L1).
+// with one 16-byte load per lane (the codes of four k16 steps) and one 8-byte load (their scales),
+// the next tile's loads issued before this tile's work. Codes become exact 16-bit values of x's
+// type in registers (byte-permute table lookups of the magnitudes, the signs ORed in, one packed
+// multiply by the block scale), and mma.sync m16n8k16 multiplies them with x's fragments, read
+// straight from global memory (x is small and shared by every warp: it lives in L2 and L1).
 // Partial sums go to an fp32 buffer [splits, M, padded_n]; a second kernel adds the splits in
-// order (deterministic), applies alpha * 2^14, adds the bias and rounds once to the output type.
+// order (deterministic), applies alpha, adds the bias and rounds once to the output type.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -24,8 +25,6 @@
 namespace nvfp4::sm90 {
 
 constexpr int kWarpsPerBlock = 4;
-// The decoded weights carry a factor 2^-14 (see dequantize_pair); the epilogue takes it back.
-constexpr float kWeightScaleBack = 16384.0f;
 
 struct FragmentMmParams {
   const void* x;  // [m, k] fp16 or bf16, contiguous, 4-byte aligned
@@ -40,29 +39,67 @@ struct FragmentMmParams {
   int64_t padded_n;
 };
 
-// Two codes of one byte (the even k in the low nibble) times the fp16 scale pair `scale` (the
-// same scale in both halves), as the exact fp16 pair e2m1 * sf * 2^-14. The code's bits go where
-// an fp16 keeps its exponent and top mantissa bit, which makes the fp16 value e2m1 * 2^-14
-// (E2M1 is a tiny float with exponent bias 1, fp16 one with bias 15; the codes below 1 land on
-// fp16 subnormals, which fp16 arithmetic keeps). Every product e2m1 * sf is a multiple of 2^-10
-// below 2688 with at most 6 significant bits, so the scaled product is an exact fp16 too.
-__device__ __forceinline__ __half2 dequantize_pair(uint32_t byte, __half2 scale) {
-  const uint32_t magnitudes = (byte * 0x00200200u) & 0x0E000E00u;  // low code's bits 0..2 -> 9..11, high's -> 25..27
-  const uint32_t signs = (byte * 0x01001000u) & 0x80008000u;       // bit 3 -> 15, bit 7 -> 31
-  const uint32_t bits = magnitudes | signs;
-  return __hmul2(*reinterpret_cast<const __half2*>(&bits), scale);
-}
+// The 16-bit patterns of the E2M1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 in T, as byte tables a
+// byte permute reads with a code's three magnitude bits as index: their low bytes (all zero for
+// fp16) and their high bytes, each table in two 32-bit words.
+template <typename T>
+struct MagnitudeBytes;
+template <>
+struct MagnitudeBytes<__nv_bfloat16> {  // 0x0000 3F00 3F80 3FC0 4000 4040 4080 40C0
+  static constexpr uint32_t kLow[2] = {0xC0800000u, 0xC0804000u};
+  static constexpr uint32_t kHigh[2] = {0x3F3F3F00u, 0x40404040u};
+};
+template <>
+struct MagnitudeBytes<__half> {  // 0x0000 3800 3C00 3E00 4000 4200 4400 4600
+  static constexpr uint32_t kHigh[2] = {0x3E3C3800u, 0x46444240u};
+};
 
 template <typename T>
-__device__ __forceinline__ uint32_t as_mma_operand(__half2 pair);
-template <>
-__device__ __forceinline__ uint32_t as_mma_operand<__half>(__half2 pair) {
-  return *reinterpret_cast<const uint32_t*>(&pair);
+using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
+
+// The two block scales of one step (rows g and g + 8: two E4M3 bytes, row g's in the low byte),
+// each as a pair of T holding it twice. E4M3 -> fp16 is exact, and so is fp16 -> bf16 for these.
+template <typename T>
+__device__ __forceinline__ void scale_pairs(uint32_t two_bytes, Pair<T> (&pairs)[2]) {
+  uint32_t bits;
+  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(bits) : "h"(static_cast<uint16_t>(two_bytes)));
+  const __half2 both = *reinterpret_cast<const __half2*>(&bits);
+  if constexpr (std::is_same_v<T, __half>) {
+    pairs[0] = __low2half2(both), pairs[1] = __high2half2(both);
+  } else {
+    const float2 values = __half22float2(both);
+    pairs[0] = __float2bfloat162_rn(values.x), pairs[1] = __float2bfloat162_rn(values.y);
+  }
 }
-template <>
-__device__ __forceinline__ uint32_t as_mma_operand<__nv_bfloat16>(__half2 pair) {
-  const __nv_bfloat162 converted = __float22bfloat162_rn(__half22float2(pair));  // exact
-  return *reinterpret_cast<const uint32_t*>(&converted);
+
+// The four A registers of one k16 step from its code word (fragment layout): each holds the exact
+// pair e2m1 * sf in T. Magnitudes: a byte permute per table and half word picks the bytes of four
+// codes; a second permute interleaves low and high bytes into two registers. Signs: register r's
+// two sign bits sit 16 bits apart in the word, so one shift puts them on bits 15 and 31. Every
+// product e2m1 * sf has at most 6 significant bits within [2^-10, 2688]: exact in fp16 and bf16.
+template <typename T>
+__device__ __forceinline__ void decode_step(uint32_t word, const Pair<T> (&scale)[2], uint32_t (&a)[4]) {
+  using Table = MagnitudeBytes<T>;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const uint32_t selector = (word >> (16 * half)) & 0x7777u;
+    const uint32_t high = __byte_perm(Table::kHigh[0], Table::kHigh[1], selector);
+    if constexpr (std::is_same_v<T, __half>) {
+      a[2 * half] = __byte_perm(high, 0u, 0x1404u);      // [0, high byte of code 0, 0, of code 1]
+      a[2 * half + 1] = __byte_perm(high, 0u, 0x3424u);  // codes 2 and 3
+    } else {
+      const uint32_t low = __byte_perm(Table::kLow[0], Table::kLow[1], selector);
+      a[2 * half] = __byte_perm(low, high, 0x5140u);
+      a[2 * half + 1] = __byte_perm(low, high, 0x7362u);
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < 4; ++r) {
+    const uint32_t signed_bits = a[r] | ((word << (12 - 4 * r)) & 0x80008000u);
+    Pair<T> value = *reinterpret_cast<const Pair<T>*>(&signed_bits);
+    value = __hmul2(value, scale[r % 2]);  // a0, a2: row g; a1, a3: row g + 8
+    a[r] = *reinterpret_cast<const uint32_t*>(&value);
+  }
 }
 
 // d += a * b for one m16n8k16 tile, fp32 accumulation.
@@ -81,13 +118,6 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
         : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
         : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
   }
-}
-
-// The fp16 pair of two E4M3 bytes (the low byte in the low half): exact.
-__device__ __forceinline__ __half2 e4m3x2_to_half2(uint32_t two_bytes) {
-  uint32_t pair;
-  asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(pair) : "h"(static_cast<uint16_t>(two_bytes)));
-  return *reinterpret_cast<const __half2*>(&pair);
 }
 
 // Partial products of one split: grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))).
@@ -110,25 +140,29 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
   }
 
   float acc[kNTiles][4] = {};
+  const int64_t strip_tiles = strip * p.k_tiles;
+  uint4 next_codes = make_uint4(0, 0, 0, 0);
+  uint2 next_scales = make_uint2(0, 0);
+  if (tile_begin < tile_end) {
+    next_codes = __ldg(p.codes + (strip_tiles + tile_begin) * 32 + lane);
+    next_scales = __ldg(p.scales + (strip_tiles + tile_begin) * 8 + group);
+  }
   for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const int64_t tile_index = strip * p.k_tiles + tile;
-    const uint4 codes = __ldg(p.codes + tile_index * 32 + lane);
-    const uint2 scales = __ldg(p.scales + tile_index * 8 + group);
+    const uint4 codes = next_codes;
+    const uint2 scales = next_scales;
+    if (tile + 1 < tile_end) {  // the next tile's loads fly while this one is decoded
+      next_codes = __ldg(p.codes + (strip_tiles + tile + 1) * 32 + lane);
+      next_scales = __ldg(p.scales + (strip_tiles + tile + 1) * 8 + group);
+    }
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
       const int64_t k0 = tile * kFragmentK + step * int64_t{kBlockSize};
       if (k0 >= p.k) break;  // the K padding of the last tile: zero codes, and no x to read
-      // Scale bytes of rows g and g + 8 for this step, as fp16 pairs (each scale in both halves).
-      const uint32_t scale_bytes = (step < 2 ? scales.x : scales.y) >> (16 * (step % 2));
-      const __half2 both = e4m3x2_to_half2(scale_bytes & 0xFFFFu);
-      const __half2 row_scale[2] = {__low2half2(both), __high2half2(both)};
+      Pair<T> scale[2];
+      scale_pairs<T>(((step < 2 ? scales.x : scales.y) >> (16 * (step % 2))) & 0xFFFFu, scale);
       uint32_t a[4];
-#pragma unroll
-      for (int r = 0; r < 4; ++r) {
-        const uint32_t byte = (step_codes[step] >> (8 * r)) & 0xFFu;
-        a[r] = as_mma_operand<T>(dequantize_pair(byte, row_scale[r % 2]));
-      }
+      decode_step<T>(step_codes[step], scale, a);
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
         uint32_t b[2] = {0, 0};
@@ -154,7 +188,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
   }
 }
 
-// out[m, j] = alpha * (sum over splits * 2^14) + bias[j], for j < n; one thread per output.
+// out[m, j] = alpha * (sum over splits) + bias[j], for j < n; one thread per output.
 template <typename T>
 __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, int64_t splits, int64_t m,
                                             int64_t n, int64_t padded_n, const float* __restrict__ alpha,
@@ -164,7 +198,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
     const int64_t row = index / n, column = index % n;
     float sum = 0.0f;
     for (int64_t s = 0; s < splits; ++s) sum += partial[(s * m + row) * padded_n + column];
-    float value = alpha[alpha_per_column ? column : 0] * (sum * kWeightScaleBack);
+    float value = alpha[alpha_per_column ? column : 0] * sum;
     if (bias != nullptr) value += cuda::to_float(bias[column]);
     out[index] = cuda::from_float<T>(value);
   }

@@ -7,10 +7,15 @@
 //
 // The weight is cut into tiles of 16 rows (a "strip") by 64 columns (four k16 steps); tiles are
 // stored strip by strip, K-tiles in order within a strip. In a tile, lane l (group g = l / 4,
-// thread t = l % 4) owns 16 bytes: for step s = 0..3, the bytes of its A registers a0..a3, each
-// an original checkpoint byte (two codes of adjacent k, the even one in the low nibble):
+// thread t = l % 4) owns 16 bytes: for step s = 0..3, one 32-bit word with the codes of its A
+// registers a0..a3, register r holding the two codes of one checkpoint byte (c_2r its low
+// nibble, the even k; c_2r+1 its high nibble):
 //   a0: row g,     k 16s + 2t (+1)      a1: row g + 8, k 16s + 2t (+1)
 //   a2: row g,     k 16s + 2t + 8 (+1)  a3: row g + 8, k 16s + 2t + 8 (+1)
+// The word keeps the magnitude (bits 0..2) of c_i in bits 4i..4i+2, so a byte permute with
+// 0x7777 as selector looks up four 16-bit magnitudes at once, and puts the sign bits in the
+// slots 4j + 3 in the order c0, c2, c4, c6, c1, c3, c5, c7, so that register r's two signs sit
+// 16 bits apart and one shift by 12 - 4r takes both to bits 15 and 31.
 // The tile's 64 scale bytes hold, for group g, step s: the scale of row g, then of row g + 8.
 #pragma once
 
