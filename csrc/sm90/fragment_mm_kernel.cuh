@@ -1,13 +1,14 @@
-// The Hopper NVFP4 GEMM, split-K version (torch-free; the C++ benchmark includes it too):
+// The Hopper NVFP4 GEMM, split-K version (torch-free):
 // out = alpha * (x @ (e2m1 * sf)^T) + bias with the weight in the fragment layout
 // (csrc/include/nvfp4/fragment_layout.h).
 //
 // Each warp owns one 16-row strip of the weight over one K range (a split) and streams its tiles
-// with one 16-byte load per lane (the codes of four k16 steps) and one 8-byte load (their scales),
-// the next tile's loads issued before this tile's work. Codes become exact 16-bit values of x's
-// type in registers (byte-permute table lookups of the magnitudes, the signs ORed in, one packed
-// multiply by the block scale), and mma.sync m16n8k16 multiplies them with x's fragments, read
-// straight from global memory (x is small and shared by every warp: it lives in L2 and L1).
+// with one 16-byte load per lane (the codes of four k16 steps) and one 8-byte load (their
+// scales), two tiles at a time, the next two tiles' loads issued before their work. Codes become
+// exact 16-bit values of x's type in registers (byte-permute table lookups of the magnitudes, the
+// signs ORed in, one packed multiply by the block scale), and mma.sync m16n8k16 multiplies them
+// with x's fragments, read straight from global memory (x is small and shared by every warp: it
+// lives in L2 and L1).
 // Partial sums go to an fp32 buffer [splits, M, padded_n]; a second kernel adds the splits in
 // order (deterministic), applies alpha, adds the bias and rounds once to the output type.
 #pragma once
@@ -140,24 +141,29 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
   }
 
   float acc[kNTiles][4] = {};
-  const int64_t strip_tiles = strip * p.k_tiles;
-  uint4 next_codes = make_uint4(0, 0, 0, 0);
-  uint2 next_scales = make_uint2(0, 0);
-  if (tile_begin < tile_end) {
-    next_codes = __ldg(p.codes + (strip_tiles + tile_begin) * 32 + lane);
-    next_scales = __ldg(p.scales + (strip_tiles + tile_begin) * 8 + group);
-  }
-  for (int64_t tile = tile_begin; tile < tile_end; ++tile) {
-    const uint4 codes = next_codes;
-    const uint2 scales = next_scales;
-    if (tile + 1 < tile_end) {  // the next tile's loads fly while this one is decoded
-      next_codes = __ldg(p.codes + (strip_tiles + tile + 1) * 32 + lane);
-      next_scales = __ldg(p.scales + (strip_tiles + tile + 1) * 8 + group);
-    }
+  // One tile: x's fragments of its four steps loaded first (for small batches, where they fit in
+  // registers), so their L1 latency overlaps; then per step the decode and the MMAs.
+  const auto process_tile = [&](const uint4& codes, const uint2& scales, int64_t tile) {
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
+    const int64_t tile_k = tile * kFragmentK;
+    constexpr bool kPreloadX = kNTiles <= 2;
+    uint32_t b[kPreloadX ? kFragmentSteps : 1][kNTiles][2] = {};
+    if constexpr (kPreloadX) {
+#pragma unroll
+      for (int step = 0; step < kFragmentSteps; ++step) {
+#pragma unroll
+        for (int j = 0; j < kNTiles; ++j) {
+          const int64_t k0 = tile_k + step * int64_t{kBlockSize};
+          if (x_rows[j] != nullptr && k0 < p.k) {
+            const uint32_t* source = reinterpret_cast<const uint32_t*>(x_rows[j] + k0);
+            b[step][j][0] = __ldg(source), b[step][j][1] = __ldg(source + 4);  // k0 + 2t, k0 + 2t + 8
+          }
+        }
+      }
+    }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
-      const int64_t k0 = tile * kFragmentK + step * int64_t{kBlockSize};
+      const int64_t k0 = tile_k + step * int64_t{kBlockSize};
       if (k0 >= p.k) break;  // the K padding of the last tile: zero codes, and no x to read
       Pair<T> scale[2];
       scale_pairs<T>(((step < 2 ? scales.x : scales.y) >> (16 * (step % 2))) & 0xFFFFu, scale);
@@ -165,15 +171,41 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
       decode_step<T>(step_codes[step], scale, a);
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
-        uint32_t b[2] = {0, 0};
-        if (x_rows[j] != nullptr) {
-          const uint32_t* source = reinterpret_cast<const uint32_t*>(x_rows[j] + k0);
-          b[0] = __ldg(source);
-          b[1] = __ldg(source + 4);  // k0 + 2t + 8
+        uint32_t* fragment = b[kPreloadX ? step : 0][j];
+        if constexpr (!kPreloadX) {
+          fragment[0] = fragment[1] = 0;
+          if (x_rows[j] != nullptr) {
+            const uint32_t* source = reinterpret_cast<const uint32_t*>(x_rows[j] + k0);
+            fragment[0] = __ldg(source), fragment[1] = __ldg(source + 4);
+          }
         }
-        mma_m16n8k16<T>(acc[j], a, b);
+        mma_m16n8k16<T>(acc[j], a, *reinterpret_cast<const uint32_t(*)[2]>(fragment));
       }
     }
+  };
+
+  // Tiles two at a time, the next two tiles' loads in flight while these are worked on.
+  const uint4* codes = p.codes + (strip * p.k_tiles + tile_begin) * 32 + lane;
+  const uint2* scales = p.scales + (strip * p.k_tiles + tile_begin) * 8 + group;
+  const int64_t tiles = tile_end - tile_begin;
+  uint4 next_codes[2] = {};
+  uint2 next_scales[2] = {};
+#pragma unroll
+  for (int i = 0; i < 2; ++i) {
+    if (i < tiles) next_codes[i] = __ldg(codes + 32 * i), next_scales[i] = __ldg(scales + 8 * i);
+  }
+  for (int64_t i = 0; i < tiles; i += 2) {
+    const uint4 codes0 = next_codes[0], codes1 = next_codes[1];
+    const uint2 scales0 = next_scales[0], scales1 = next_scales[1];
+#pragma unroll
+    for (int ahead = 0; ahead < 2; ++ahead) {
+      if (i + 2 + ahead < tiles) {
+        next_codes[ahead] = __ldg(codes + 32 * (i + 2 + ahead));
+        next_scales[ahead] = __ldg(scales + 8 * (i + 2 + ahead));
+      }
+    }
+    process_tile(codes0, scales0, tile_begin + i);
+    if (i + 1 < tiles) process_tile(codes1, scales1, tile_begin + i + 1);
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
