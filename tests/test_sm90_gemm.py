@@ -112,6 +112,14 @@ def test_unprepare_rejects_a_foreign_shape():
         nvfp4.unprepare_weights_for_nvfp4_sm90(weight, weight_scale, 32, 128)
 
 
+def test_cpu_call_names_where_the_op_runs():
+    packed, scale, _ = checkpoint_weight(32, 64, seed=8)
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(2, 64, dtype=torch.bfloat16)
+    with pytest.raises(NotImplementedError, match=r"compute capability 9\.x; x is on cpu"):
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, torch.ones(()), None, 32)
+
+
 def test_reference_gemm_matches_dequantize():
     packed, scale, gs = checkpoint_weight(48, 96, seed=7)
     x = torch.randn(5, 96)
