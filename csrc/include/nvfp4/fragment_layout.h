@@ -35,4 +35,30 @@ constexpr int64_t kFragmentTileScales = kFragmentRows * kFragmentK / kBlockSize;
 NVFP4_HOST_DEVICE int64_t fragment_padded_rows(int64_t n) { return round_up(n, kFragmentRows); }
 NVFP4_HOST_DEVICE int64_t fragment_padded_k(int64_t k) { return round_up(k, kFragmentK); }
 
+// The code slot whose sign bit sits in slot j (bit 4j + 3) of a word.
+constexpr int kSignSlotCodes[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+
+// The 4-bit E2M1 code of weight element (row, k) of a weight in the fragment layout with
+// `k_tiles` tiles per strip, on the host: the layout's definition read backwards (the C++
+// benchmark's reference; nvfp4/layout.py writes it, and the GEMM tests tie the two together).
+inline uint8_t fragment_code(const uint8_t* weight, int64_t k_tiles, int64_t row, int64_t k) {
+  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, step = (k % kFragmentK) / kBlockSize;
+  const int64_t group = row % 8, h = (row % kFragmentRows) / 8, in_step = k % kBlockSize;
+  const int64_t thread = (in_step % 8) / 2, register_index = 2 * (in_step / 8) + h;
+  const int code = static_cast<int>(2 * register_index + in_step % 2);
+  const uint8_t* word = weight + ((strip * k_tiles + tile) * 32 + group * 4 + thread) * 16 + step * 4;
+  const uint32_t bits = word[0] | (word[1] << 8) | (word[2] << 16) | (static_cast<uint32_t>(word[3]) << 24);
+  int slot = 0;
+  while (kSignSlotCodes[slot] != code) ++slot;
+  return static_cast<uint8_t>(((bits >> (4 * code)) & 0x7u) | (((bits >> (4 * slot + 3)) & 0x1u) << 3));
+}
+
+// The E4M3 block-scale byte of weight element (row, k) in the fragment layout.
+inline uint8_t fragment_scale(const uint8_t* weight_scale, int64_t k_tiles, int64_t row, int64_t k) {
+  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, step = (k % kFragmentK) / kBlockSize;
+  const int64_t group = row % 8, h = (row % kFragmentRows) / 8;
+  return weight_scale[((strip * k_tiles + tile) * 8 + group) * 8 + step * 2 + h];
+}
+
 }  // namespace nvfp4
+

@@ -1,0 +1,208 @@
+/*! \file
+    \brief Hopper GEMM benchmark: the kernels of sm90_scaled_fp4_mm (csrc/sm90/fragment_mm_kernel.cuh),
+    verified against a CPU product of the same weight, then timed.
+
+    Builds a random bf16 x [M, K] and a random NVFP4 weight [N, K] directly in the fragment layout
+    (random code words, scale bytes 0x00..0x7E), checks out = alpha * x @ (e2m1 * sf)^T on the
+    first rows against a CPU loop that reads the weight through fragment_code / fragment_scale
+    (relative Frobenius error <= 5e-3, DESIGN.md section 3), then times back-to-back launches with
+    CUDA events (no weight rotation: use shapes above the 50 MB L2). Reports microseconds, weight
+    GB/s and TFLOP/s. Without a CUDA GPU it says so and exits 0; on a GPU other than SM90 it says
+    that too.
+
+    Usage:
+      bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
+      bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
+*/
+
+#include <cuda_bf16.h>
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nvfp4/fragment_layout.h"
+#include "sm90/fragment_mm_kernel.cuh"
+
+///////////////////////////////////////////////////////////////////////////////////////////////////
+/// Options and results
+///////////////////////////////////////////////////////////////////////////////////////////////////
+
+struct Options {
+  int64_t m = 1;
+  int64_t n = 8192;
+  int64_t k = 8192;
+  int iterations = 100;
+  bool help = false;
+
+  bool parse(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      const std::string arg = argv[i];
+      auto value = [&](const char* name) -> const char* {
+        const std::string prefix = std::string("--") + name + "=";
+        return arg.rfind(prefix, 0) == 0 ? arg.c_str() + prefix.size() : nullptr;
+      };
+      if (const char* v = value("m")) m = std::atoll(v);
+      else if (const char* v = value("n")) n = std::atoll(v);
+      else if (const char* v = value("k")) k = std::atoll(v);
+      else if (const char* v = value("iterations")) iterations = std::atoi(v);
+      else if (arg == "--help") help = true;
+      else {
+        std::fprintf(stderr, "unknown argument %s\n", argv[i]);
+        return false;
+      }
+    }
+    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0;
+  }
+
+  void print_usage() const {
+    std::printf(
+        "bench_fragment_mm: the Hopper NVFP4 GEMM (W4A16, bf16)\n\n"
+        "  --m=<int>          batch rows (default %ld)\n"
+        "  --n=<int>          output features (default %ld)\n"
+        "  --k=<int>          input features, a multiple of 16 (default %ld)\n"
+        "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n\n"
+        "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
+        long(m), long(n), long(k), iterations);
+  }
+};
+
+struct Result {
+  double relative_error = 0;
+  double avg_runtime_us = 0;
+  bool passed = false;
+};
+
+#define CHECK_CUDA(call)                                                                               \
+  do {                                                                                                 \
+    const cudaError_t status = (call);                                                                 \
+    if (status != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(status)); \
+      return false;                                                                                    \
+    }                                                                                                  \
+  } while (0)
+
+///////////////////////////////////////////////////////////////////////////////////////////////////
+/// Setup, verification and timing
+///////////////////////////////////////////////////////////////////////////////////////////////////
+
+bool run(const Options& options, Result& result) {
+  const int64_t m = options.m, n = options.n, k = options.k;
+  const int64_t padded_n = nvfp4::fragment_padded_rows(n), padded_k = nvfp4::fragment_padded_k(k);
+  const int64_t k_tiles = padded_k / nvfp4::kFragmentK;
+  std::mt19937 rng(2025);
+  std::normal_distribution<float> normal;
+  std::uniform_int_distribution<int> byte(0, 255), scale_byte(0, 0x7E);
+  std::vector<__nv_bfloat16> x(m * k);
+  for (auto& value : x) value = __float2bfloat16(normal(rng));
+  std::vector<uint8_t> weight(padded_n * padded_k / 2), weight_scale(padded_n * padded_k / nvfp4::kBlockSize);
+  for (auto& b : weight) b = static_cast<uint8_t>(byte(rng));
+  for (auto& b : weight_scale) b = static_cast<uint8_t>(scale_byte(rng));
+  const float alpha = 1.0f / 1024.0f;
+
+  __nv_bfloat16 *device_x = nullptr, *device_out = nullptr;
+  uint8_t *device_weight = nullptr, *device_scale = nullptr;
+  float *device_alpha = nullptr, *workspace = nullptr;
+  int device = 0, multiprocessors = 0;
+  CHECK_CUDA(cudaGetDevice(&device));
+  CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const nvfp4::sm90::FragmentMmPlan plan = nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
+  CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
+  CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
+  CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));
+  CHECK_CUDA(cudaMalloc(&device_scale, weight_scale.size()));
+  CHECK_CUDA(cudaMalloc(&device_alpha, sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&workspace, plan.workspace_floats * sizeof(float)));
+  CHECK_CUDA(cudaMemcpy(device_x, x.data(), x.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(device_weight, weight.data(), weight.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(device_scale, weight_scale.data(), weight_scale.size(), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemcpy(device_alpha, &alpha, sizeof(float), cudaMemcpyHostToDevice));
+  CHECK_CUDA(cudaMemset(device_out, 0xFF, m * n * sizeof(__nv_bfloat16)));  // NaN: unwritten outputs show
+
+  auto launch = [&] {
+    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, device_weight, device_scale,
+                                                          padded_n, k_tiles, workspace, device_alpha, false, nullptr,
+                                                          device_out, n, multiprocessors, nullptr);
+  };
+  CHECK_CUDA(launch());
+  CHECK_CUDA(cudaDeviceSynchronize());
+
+  // The CPU product of the first rows, in double.
+  const int64_t checked_rows = std::min<int64_t>(m, 4);
+  std::vector<__nv_bfloat16> out(m * n);
+  CHECK_CUDA(cudaMemcpy(out.data(), device_out, out.size() * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
+  std::vector<double> decoded(k);
+  double error = 0, norm = 0;
+  for (int64_t column = 0; column < n; ++column) {
+    for (int64_t i = 0; i < k; ++i) {
+      decoded[i] = double(nvfp4::e2m1_to_float(nvfp4::fragment_code(weight.data(), k_tiles, column, i))) *
+                   nvfp4::e4m3_to_float(nvfp4::fragment_scale(weight_scale.data(), k_tiles, column, i));
+    }
+    for (int64_t row = 0; row < checked_rows; ++row) {
+      double sum = 0;
+      for (int64_t i = 0; i < k; ++i) sum += double(__bfloat162float(x[row * k + i])) * decoded[i];
+      const double expected = alpha * sum, actual = __bfloat162float(out[row * n + column]);
+      error += (actual - expected) * (actual - expected);
+      norm += expected * expected;
+    }
+  }
+  result.relative_error = std::sqrt(error / std::max(norm, 1e-300));
+  result.passed = result.relative_error <= 5e-3;  // NaN (an unwritten output) fails too
+
+  if (options.iterations > 0) {
+    cudaEvent_t start, stop;
+    CHECK_CUDA(cudaEventCreate(&start));
+    CHECK_CUDA(cudaEventCreate(&stop));
+    CHECK_CUDA(cudaEventRecord(start));
+    for (int i = 0; i < options.iterations; ++i) CHECK_CUDA(launch());
+    CHECK_CUDA(cudaEventRecord(stop));
+    CHECK_CUDA(cudaEventSynchronize(stop));
+    float milliseconds = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&milliseconds, start, stop));
+    result.avg_runtime_us = 1e3 * milliseconds / options.iterations;
+  }
+  for (void* pointer : {static_cast<void*>(device_x), static_cast<void*>(device_out), static_cast<void*>(device_weight),
+                        static_cast<void*>(device_scale), static_cast<void*>(device_alpha),
+                        static_cast<void*>(workspace)}) {
+    cudaFree(pointer);
+  }
+  return true;
+}
+
+int main(int argc, char** argv) {
+  Options options;
+  if (!options.parse(argc, argv) || options.help) {
+    options.print_usage();
+    return options.help ? 0 : 1;
+  }
+  int devices = 0;
+  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
+    std::printf("bench_fragment_mm: no CUDA GPU here; nothing to run.\n");
+    return 0;
+  }
+  cudaDeviceProp props{};
+  if (cudaGetDeviceProperties(&props, 0) != cudaSuccess || props.major != 9) {
+    std::printf("bench_fragment_mm: the kernel is for compute capability 9.x; %s is %d.%d. Nothing to run.\n",
+                props.name, props.major, props.minor);
+    return 0;
+  }
+  Result result;
+  if (!run(options, result)) return 1;
+  std::printf("  Disposition: %s (relative error %.2e on the first rows)\n", result.passed ? "Passed" : "Failed",
+              result.relative_error);
+  std::printf("  Problem Size: M=%ld N=%ld K=%ld, bf16 x, NVFP4 weight\n", long(options.m), long(options.n),
+              long(options.k));
+  if (options.iterations > 0) {
+    const double weight_bytes = options.n * options.k * (0.5 + 1.0 / 16);
+    std::printf("  Avg runtime: %.2f us\n  Weight bandwidth: %.0f GB/s\n  TFLOP/s: %.1f\n", result.avg_runtime_us,
+                weight_bytes / (result.avg_runtime_us * 1e3),
+                2.0 * options.m * options.n * options.k / (result.avg_runtime_us * 1e6));
+  }
+  return result.passed ? 0 : 1;
+}
