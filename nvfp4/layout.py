@@ -170,13 +170,13 @@ def unprepare_weights_for_nvfp4_flashinfer_trtllm(
 
 # The fragment layout of the Hopper GEMM (csrc/include/nvfp4/fragment_layout.h), as a reshape and
 # a permutation, then a re-encoding of each 4-byte word. A checkpoint row is 16 * strip + 8 * h + g
-# and a checkpoint byte of it is 32 * tile + 8 * step + 4 * high + t (the k16 step's bytes, the
-# upper eight values in `high`); the prepared order is strip, tile, lane (g, t), step, register
+# and a checkpoint byte of it is 32 * tile + 8 * t + 2 * step + high (lane t takes block t of the
+# tile, four columns a step); the prepared order is strip, tile, lane (g, t), step, register
 # (high, h). Each lane's word of one step holds its eight codes c0..c7 (c_2r, c_2r+1 the low and
 # high nibble of register r's byte): the magnitude of c_i in bits 4i..4i+2, and the sign bits in
 # the slots 4j + 3 in the order below, which puts each register's two signs 16 bits apart.
-_FRAGMENT_CODES_ORDER = (0, 3, 2, 6, 4, 5, 1)  # from (strip, h, g, tile, step, high, t)
-_FRAGMENT_SCALES_ORDER = (0, 3, 2, 4, 1)  # from (strip, h, g, tile, step): scales of rows g, g + 8 together
+_FRAGMENT_CODES_ORDER = (0, 3, 2, 4, 5, 6, 1)  # from (strip, h, g, tile, t, step, high)
+_FRAGMENT_SCALES_ORDER = (0, 3, 2, 4, 1)  # from (strip, h, g, tile, t): scales of rows g, g + 8 together
 _SIGN_SLOT_CODES = (0, 2, 4, 6, 1, 3, 5, 7)  # the code whose sign bit sits in slot j (bit 4j + 3)
 
 
@@ -218,12 +218,12 @@ def prepare_weights_for_nvfp4_sm90(
     float8_e4m3fn [roundup(N,16), roundup(K,64)/16]: 4.5 bits a weight as before."""
     n, k = _check_checkpoint_weight(weight, weight_scale)
     padded_n, padded_k = round_up(n, FRAGMENT_ROWS), round_up(k, FRAGMENT_K)
-    strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
+    strips, tiles, blocks = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
     codes = F.pad(weight.view(torch.uint8), (0, (padded_k - k) // 2, 0, padded_n - n))
     scales = F.pad(weight_scale.view(torch.uint8), (0, (padded_k - k) // BLOCK_SIZE, 0, padded_n - n))
-    codes = codes.reshape(strips, 2, 8, tiles, steps, 2, 4).permute(_FRAGMENT_CODES_ORDER)
+    codes = codes.reshape(strips, 2, 8, tiles, blocks, 4, 2).permute(_FRAGMENT_CODES_ORDER)
     codes = _encode_fragment_words(codes.reshape(-1, 4))
-    scales = scales.reshape(strips, 2, 8, tiles, steps).permute(_FRAGMENT_SCALES_ORDER)
+    scales = scales.reshape(strips, 2, 8, tiles, blocks).permute(_FRAGMENT_SCALES_ORDER)
     return (
         codes.reshape(padded_n, padded_k // 2).view(weight.dtype),
         scales.reshape(padded_n, padded_k // BLOCK_SIZE).view(SCALE_DTYPE),
@@ -243,10 +243,10 @@ def unprepare_weights_for_nvfp4_sm90(
             f"K = {input_size}: expected {list(expected)}"
         )
     padded_n, padded_k = expected[0], expected[1] * 2
-    strips, tiles, steps = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
+    strips, tiles, blocks = padded_n // FRAGMENT_ROWS, padded_k // FRAGMENT_K, FRAGMENT_K // BLOCK_SIZE
     codes = _decode_fragment_words(weight.view(torch.uint8).reshape(-1, 4))
-    codes = codes.reshape(strips, tiles, 8, 4, steps, 2, 2).permute(_inverse(_FRAGMENT_CODES_ORDER))
-    scales = weight_scale.view(torch.uint8).reshape(strips, tiles, 8, steps, 2)
+    codes = codes.reshape(strips, tiles, 8, blocks, 4, 2, 2).permute(_inverse(_FRAGMENT_CODES_ORDER))
+    scales = weight_scale.view(torch.uint8).reshape(strips, tiles, 8, blocks, 2)
     scales = scales.permute(_inverse(_FRAGMENT_SCALES_ORDER))
     return (
         codes.reshape(padded_n, padded_k // 2)[:output_size, : input_size // 2].contiguous().view(weight.dtype),

@@ -75,10 +75,10 @@ def test_prepare_keeps_float4_dtype():
 
 def test_fragment_layout_definition():
     """Each prepared word is what csrc/include/nvfp4/fragment_layout.h says: lane l = 4g + t of tile
-    (strip, tile), step s, holds the bytes of registers a0..a3 = (row g, k 16s+2t), (row g+8, same
-    k), (row g, k 16s+2t+8), (row g+8, k 16s+2t+8), their codes c0..c7 re-encoded as magnitude of
-    c_i in bits 4i..4i+2 and the sign of code SIGN_SLOT_CODES[j] in bit 4j+3; the tile's scales
-    are (row g, row g+8) per step."""
+    (strip, tile), step s, holds the bytes of registers a0..a3 = (row g, k 16t+4s (+1)), (row g+8,
+    same k), (row g, k 16t+4s+2 (+1)), (row g+8, k 16t+4s+2 (+1)), their codes c0..c7 re-encoded as
+    magnitude of c_i in bits 4i..4i+2 and the sign of code SIGN_SLOT_CODES[j] in bit 4j+3; the
+    tile's scales are (row g, row g+8) of block t, for each lane."""
     n, k = 32, 128
     packed, scale, _ = checkpoint_weight(n, k, seed=11)
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
@@ -93,16 +93,16 @@ def test_fragment_layout_definition():
         codes = []
         for register in range(4):
             row = 16 * strip + group + 8 * (register % 2)
-            k_index = FRAGMENT_K * tile + 16 * step + 2 * thread + 8 * (register // 2)
+            k_index = FRAGMENT_K * tile + 16 * thread + 4 * step + 2 * (register // 2)
             byte = int(packed[row, k_index // 2])
             codes += [byte & 0xF, byte >> 4]
         expected = sum((code & 0x7) << (4 * i) for i, code in enumerate(codes))
         expected += sum(((codes[c] >> 3) & 1) << (4 * slot + 3) for slot, c in enumerate(sign_slot_codes))
         assert int(words[((strip * tiles + tile) * 32 + lane) * 4 + step]) == expected
     positions = itertools.product(range(n // 16), range(tiles), range(8), range(4), range(2))
-    for strip, tile, group, step, half in positions:
-        offset = ((strip * tiles + tile) * 8 + group) * 8 + step * 2 + half
-        assert scales[offset] == scale_bytes[16 * strip + group + 8 * half, 4 * tile + step]
+    for strip, tile, group, block, half in positions:
+        offset = ((strip * tiles + tile) * 8 + group) * 8 + block * 2 + half
+        assert scales[offset] == scale_bytes[16 * strip + group + 8 * half, 4 * tile + block]
 
 
 def test_unprepare_rejects_a_foreign_shape():

@@ -3,12 +3,12 @@
 // (csrc/include/nvfp4/fragment_layout.h).
 //
 // Each warp owns one 16-row strip of the weight over one K range (a split) and streams its tiles
-// with one 16-byte load per lane (the codes of four k16 steps) and one 8-byte load (their
+// with one 16-byte load per lane (the codes of four k16 steps) and one 2-byte load (their two
 // scales), two tiles at a time, the next two tiles' loads issued before their work. Codes become
 // exact 16-bit values of x's type in registers (byte-permute table lookups of the magnitudes, the
 // signs ORed in, one packed multiply by the block scale), and mma.sync m16n8k16 multiplies them
-// with x's fragments, read straight from global memory (x is small and shared by every warp: it
-// lives in L2 and L1).
+// with x's operands, 16 contiguous values a lane and tile, read straight from global memory (x
+// is small and shared by every warp: it lives in L2 and L1).
 // Partial sums go to an fp32 buffer [splits, M, padded_n]; a second kernel adds the splits in
 // order (deterministic), applies alpha, adds the bias and rounds once to the output type.
 #pragma once
@@ -33,7 +33,7 @@ struct FragmentMmParams {
   int64_t m;
   int64_t k;
   const uint4* codes;   // fragment layout: [strips][k_tiles][32 lanes] x 16 bytes
-  const uint2* scales;  // fragment layout: [strips][k_tiles][8 groups] x 8 bytes
+  const uint16_t* scales;  // fragment layout: [strips][k_tiles][32 lanes] x 2 bytes
   int64_t strips;
   int64_t k_tiles;
   int64_t k_tiles_per_split;
@@ -59,7 +59,7 @@ struct MagnitudeBytes<__half> {  // 0x0000 3800 3C00 3E00 4000 4200 4400 4600
 template <typename T>
 using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
 
-// The two block scales of one step (rows g and g + 8: two E4M3 bytes, row g's in the low byte),
+// The two block scales of a lane's block (rows g and g + 8: two E4M3 bytes, row g's in the low byte),
 // each as a pair of T holding it twice. E4M3 -> fp16 is exact, and so is fp16 -> bf16 for these.
 template <typename T>
 __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, Pair<T> (&pairs)[2]) {
@@ -74,23 +74,43 @@ __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, Pair<T> (&pairs)
   }
 }
 
+// The magnitude tables in registers for a whole kernel. ORed with a zero the compiler cannot see
+// (threadIdx.x >> 10: blocks have at most 1024 threads), they are values rather than constants,
+// so they stay in registers instead of being re-materialised before every permute.
+struct MagnitudeTables {
+  uint32_t low[2];
+  uint32_t high[2];
+};
+
+template <typename T>
+__device__ __forceinline__ MagnitudeTables magnitude_tables() {
+  const uint32_t unknown_zero = threadIdx.x >> 10;
+  MagnitudeTables tables{};
+  if constexpr (!std::is_same_v<T, __half>) {
+    tables.low[0] = MagnitudeBytes<T>::kLow[0] | unknown_zero, tables.low[1] = MagnitudeBytes<T>::kLow[1] | unknown_zero;
+  }
+  tables.high[0] = MagnitudeBytes<T>::kHigh[0] | unknown_zero;
+  tables.high[1] = MagnitudeBytes<T>::kHigh[1] | unknown_zero;
+  return tables;
+}
+
 // The four A registers of one k16 step from its code word (fragment layout): each holds the exact
 // pair e2m1 * sf in T. Magnitudes: a byte permute per table and half word picks the bytes of four
 // codes; a second permute interleaves low and high bytes into two registers. Signs: register r's
 // two sign bits sit 16 bits apart in the word, so one shift puts them on bits 15 and 31. Every
 // product e2m1 * sf has at most 6 significant bits within [2^-10, 2688]: exact in fp16 and bf16.
 template <typename T>
-__device__ __forceinline__ void decode_step(uint32_t word, const Pair<T> (&scale)[2], uint32_t (&a)[4]) {
-  using Table = MagnitudeBytes<T>;
+__device__ __forceinline__ void decode_step(uint32_t word, const MagnitudeTables& tables, const Pair<T> (&scale)[2],
+                                            uint32_t (&a)[4]) {
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     const uint32_t selector = (word >> (16 * half)) & 0x7777u;
-    const uint32_t high = __byte_perm(Table::kHigh[0], Table::kHigh[1], selector);
+    const uint32_t high = __byte_perm(tables.high[0], tables.high[1], selector);
     if constexpr (std::is_same_v<T, __half>) {
       a[2 * half] = __byte_perm(high, 0u, 0x1404u);      // [0, high byte of code 0, 0, of code 1]
       a[2 * half + 1] = __byte_perm(high, 0u, 0x3424u);  // codes 2 and 3
     } else {
-      const uint32_t low = __byte_perm(Table::kLow[0], Table::kLow[1], selector);
+      const uint32_t low = __byte_perm(tables.low[0], tables.low[1], selector);
       a[2 * half] = __byte_perm(low, high, 0x5140u);
       a[2 * half + 1] = __byte_perm(low, high, 0x7362u);
     }
@@ -138,71 +158,71 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
     const int64_t row = m_base + 8 * j + group;
-    x_rows[j] = row < p.m ? x + row * p.k + 2 * thread_in_group : nullptr;
+    x_rows[j] = row < p.m ? x + row * p.k : nullptr;
   }
 
   float acc[kNTiles][4] = {};
-  // One tile: x's fragments of its four steps loaded first (for small batches, where they fit in
-  // registers), so their L1 latency overlaps; then per step the decode and the MMAs.
-  const auto process_tile = [&](const uint4& codes, const uint2& scales, int64_t tile) {
+  const MagnitudeTables tables = magnitude_tables<T>();
+  // One tile. The lane works on block t of it (fragment_layout.h): its x operands for the four
+  // steps are the 16 contiguous values of that block (two 16-byte loads a batch row, all issued
+  // before the MMAs for small batches; 8 bytes a step otherwise), and its weights share the two
+  // scales of rows g and g + 8. A block past K (the padding of the last tile) has zero codes and
+  // reads no x.
+  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int64_t tile) {
+    const int64_t block_k = tile * kFragmentK + int64_t{kBlockSize} * thread_in_group;
+    const bool block_in_k = block_k < p.k;
+    Pair<T> scale[2];
+    scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
-    const int64_t tile_k = tile * kFragmentK;
     constexpr bool kPreloadX = kNTiles <= 2;
-    uint32_t b[kPreloadX ? kFragmentSteps : 1][kNTiles][2] = {};
+    uint4 x_block[kPreloadX ? kNTiles : 1][2] = {};
     if constexpr (kPreloadX) {
 #pragma unroll
-      for (int step = 0; step < kFragmentSteps; ++step) {
-#pragma unroll
-        for (int j = 0; j < kNTiles; ++j) {
-          const int64_t k0 = tile_k + step * int64_t{kBlockSize};
-          if (x_rows[j] != nullptr && k0 < p.k) {
-            const uint32_t* source = reinterpret_cast<const uint32_t*>(x_rows[j] + k0);
-            b[step][j][0] = __ldg(source), b[step][j][1] = __ldg(source + 4);  // k0 + 2t, k0 + 2t + 8
-          }
+      for (int j = 0; j < kNTiles; ++j) {
+        if (x_rows[j] != nullptr && block_in_k) {
+          const uint4* source = reinterpret_cast<const uint4*>(x_rows[j] + block_k);
+          x_block[j][0] = __ldg(source), x_block[j][1] = __ldg(source + 1);
         }
       }
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
-      const int64_t k0 = tile_k + step * int64_t{kBlockSize};
-      if (k0 >= p.k) break;  // the K padding of the last tile: zero codes, and no x to read
-      Pair<T> scale[2];
-      scale_pairs<T>(((step < 2 ? scales.x : scales.y) >> (16 * (step % 2))) & 0xFFFFu, scale);
       uint32_t a[4];
-      decode_step<T>(step_codes[step], scale, a);
+      decode_step<T>(step_codes[step], tables, scale, a);
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
-        uint32_t* fragment = b[kPreloadX ? step : 0][j];
-        if constexpr (!kPreloadX) {
-          fragment[0] = fragment[1] = 0;
-          if (x_rows[j] != nullptr) {
-            const uint32_t* source = reinterpret_cast<const uint32_t*>(x_rows[j] + k0);
-            fragment[0] = __ldg(source), fragment[1] = __ldg(source + 4);
-          }
+        uint32_t b[2] = {0, 0};  // x at columns 4s, 4s + 1 and 4s + 2, 4s + 3 of the block
+        if constexpr (kPreloadX) {
+          const uint4& half = x_block[j][step / 2];
+          b[0] = step % 2 ? half.z : half.x, b[1] = step % 2 ? half.w : half.y;
+        } else if (x_rows[j] != nullptr && block_in_k) {
+          const uint2 pair = __ldg(reinterpret_cast<const uint2*>(x_rows[j] + block_k + 4 * step));
+          b[0] = pair.x, b[1] = pair.y;
         }
-        mma_m16n8k16<T>(acc[j], a, *reinterpret_cast<const uint32_t(*)[2]>(fragment));
+        mma_m16n8k16<T>(acc[j], a, b);
       }
     }
   };
 
   // Tiles two at a time, the next two tiles' loads in flight while these are worked on.
-  const uint4* codes = p.codes + (strip * p.k_tiles + tile_begin) * 32 + lane;
-  const uint2* scales = p.scales + (strip * p.k_tiles + tile_begin) * 8 + group;
+  const int64_t first_tile = strip * p.k_tiles + tile_begin;
+  const uint4* codes = p.codes + first_tile * 32 + lane;
+  const uint16_t* scales = p.scales + first_tile * 32 + lane;
   const int64_t tiles = tile_end - tile_begin;
   uint4 next_codes[2] = {};
-  uint2 next_scales[2] = {};
+  uint32_t next_scales[2] = {};
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    if (i < tiles) next_codes[i] = __ldg(codes + 32 * i), next_scales[i] = __ldg(scales + 8 * i);
+    if (i < tiles) next_codes[i] = __ldg(codes + 32 * i), next_scales[i] = __ldg(scales + 32 * i);
   }
   for (int64_t i = 0; i < tiles; i += 2) {
     const uint4 codes0 = next_codes[0], codes1 = next_codes[1];
-    const uint2 scales0 = next_scales[0], scales1 = next_scales[1];
+    const uint32_t scales0 = next_scales[0], scales1 = next_scales[1];
 #pragma unroll
     for (int ahead = 0; ahead < 2; ++ahead) {
       if (i + 2 + ahead < tiles) {
         next_codes[ahead] = __ldg(codes + 32 * (i + 2 + ahead));
-        next_scales[ahead] = __ldg(scales + 8 * (i + 2 + ahead));
+        next_scales[ahead] = __ldg(scales + 32 * (i + 2 + ahead));
       }
     }
     process_tile(codes0, scales0, tile_begin + i);
@@ -283,7 +303,7 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                const void* weight_scale, int64_t padded_n, int64_t k_tiles, float* workspace,
                                const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
                                int multiprocessors, cudaStream_t stream) {
-  const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint2*>(weight_scale),
+  const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split, workspace, padded_n};
   switch (plan.n_tiles) {
     case 1: launch_fragment_mm_partial<T, 1>(plan, params, stream); break;

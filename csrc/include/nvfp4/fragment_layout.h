@@ -2,21 +2,23 @@
 // prepare_weights_for_nvfp4_sm90 (nvfp4/layout.py) writes: the packed codes and the E4M3 block
 // scales reordered so that each lane of a warp reads, with one 16-byte load, exactly the codes
 // of its mma.m16n8k16 A fragments (and of a wgmma A fragment, which has the same per-warp
-// layout) for four k16 steps, and with one 8-byte load their block scales. Torch-free,
-// host+device.
+// layout) for four k16 steps, and with one 2-byte load their two block scales. Torch-free.
 //
-// The weight is cut into tiles of 16 rows (a "strip") by 64 columns (four k16 steps); tiles are
-// stored strip by strip, K-tiles in order within a strip. In a tile, lane l (group g = l / 4,
-// thread t = l % 4) owns 16 bytes: for step s = 0..3, one 32-bit word with the codes of its A
-// registers a0..a3, register r holding the two codes of one checkpoint byte (c_2r its low
-// nibble, the even k; c_2r+1 its high nibble):
-//   a0: row g,     k 16s + 2t (+1)      a1: row g + 8, k 16s + 2t (+1)
-//   a2: row g,     k 16s + 2t + 8 (+1)  a3: row g + 8, k 16s + 2t + 8 (+1)
-// The word keeps the magnitude (bits 0..2) of c_i in bits 4i..4i+2, so a byte permute with
-// 0x7777 as selector looks up four 16-bit magnitudes at once, and puts the sign bits in the
-// slots 4j + 3 in the order c0, c2, c4, c6, c1, c3, c5, c7, so that register r's two signs sit
-// 16 bits apart and one shift by 12 - 4r takes both to bits 15 and 31.
-// The tile's 64 scale bytes hold, for group g, step s: the scale of row g, then of row g + 8.
+// The weight is cut into tiles of 16 rows (a "strip") by 64 columns; tiles are stored strip by
+// strip, K-tiles in order within a strip. An MMA sums over its 16 k in any order, so the layout
+// chooses which columns each step multiplies: lane l (group g = l / 4, thread t = l % 4) takes
+// block t of the tile (columns 16t .. 16t + 15), four columns a step. Its A registers at step s:
+//   a0: row g,     k 16t + 4s (+1)      a1: row g + 8, k 16t + 4s (+1)
+//   a2: row g,     k 16t + 4s + 2 (+1)  a3: row g + 8, k 16t + 4s + 2 (+1)
+// and the B fragment of x pairs the same columns, so a lane's x operands for a whole tile are 16
+// contiguous values, and all its weights in a tile share two block scales (rows g and g + 8 of
+// block t). The lane's 16 bytes: for each step, one 32-bit word holding the codes c0..c7 of
+// a0..a3 (register r's two codes are one checkpoint byte: c_2r the low nibble, the even k). The
+// word keeps the magnitude (bits 0..2) of c_i in bits 4i..4i+2, so a byte permute with 0x7777 as
+// selector looks up four 16-bit magnitudes at once, and puts the sign bits in the slots 4j + 3
+// in the order c0, c2, c4, c6, c1, c3, c5, c7, so that register r's two signs sit 16 bits apart
+// and one shift by 12 - 4r takes both to bits 15 and 31.
+// The tile's 64 scale bytes hold, for group g, block t: the scale of row g, then of row g + 8.
 #pragma once
 
 #include <cstdint>
@@ -42,11 +44,11 @@ constexpr int kSignSlotCodes[8] = {0, 2, 4, 6, 1, 3, 5, 7};
 // `k_tiles` tiles per strip, on the host: the layout's definition read backwards (the C++
 // benchmark's reference; nvfp4/layout.py writes it, and the GEMM tests tie the two together).
 inline uint8_t fragment_code(const uint8_t* weight, int64_t k_tiles, int64_t row, int64_t k) {
-  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, step = (k % kFragmentK) / kBlockSize;
-  const int64_t group = row % 8, h = (row % kFragmentRows) / 8, in_step = k % kBlockSize;
-  const int64_t thread = (in_step % 8) / 2, register_index = 2 * (in_step / 8) + h;
-  const int code = static_cast<int>(2 * register_index + in_step % 2);
-  const uint8_t* word = weight + ((strip * k_tiles + tile) * 32 + group * 4 + thread) * 16 + step * 4;
+  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, block = (k % kFragmentK) / kBlockSize;
+  const int64_t group = row % 8, h = (row % kFragmentRows) / 8;
+  const int64_t step = (k % kBlockSize) / 4, column = k % 4;  // the four columns of one step
+  const int code = static_cast<int>(2 * (2 * (column / 2) + h) + column % 2);
+  const uint8_t* word = weight + ((strip * k_tiles + tile) * 32 + group * 4 + block) * 16 + step * 4;
   const uint32_t bits = word[0] | (word[1] << 8) | (word[2] << 16) | (static_cast<uint32_t>(word[3]) << 24);
   int slot = 0;
   while (kSignSlotCodes[slot] != code) ++slot;
@@ -55,9 +57,9 @@ inline uint8_t fragment_code(const uint8_t* weight, int64_t k_tiles, int64_t row
 
 // The E4M3 block-scale byte of weight element (row, k) in the fragment layout.
 inline uint8_t fragment_scale(const uint8_t* weight_scale, int64_t k_tiles, int64_t row, int64_t k) {
-  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, step = (k % kFragmentK) / kBlockSize;
+  const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, block = (k % kFragmentK) / kBlockSize;
   const int64_t group = row % 8, h = (row % kFragmentRows) / 8;
-  return weight_scale[((strip * k_tiles + tile) * 8 + group) * 8 + step * 2 + h];
+  return weight_scale[((strip * k_tiles + tile) * 8 + group) * 8 + block * 2 + h];
 }
 
 }  // namespace nvfp4
