@@ -4,9 +4,10 @@ weight on Hopper, in one process, on the same card and inputs.
 Kernels: ``bf16`` (cuBLAS through ``torch.matmul(x, w.t(), out=...)``, what ``F.linear`` runs: the
 denominator of every speedup), ``w4a16`` (sm90_scaled_fp4_mm),
 ``w4a4`` (nvfp4_qdq of x, then sm90_scaled_fp4_mm), ``dequant_linear`` (dequantize the weight to
-bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer, when it is
-installed). Timing per DESIGN.md section 5: a CUDA graph of many calls, median over replays, the
-weights rotated over enough copies that each side streams >= 200 MB a pass.
+bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer on the ModelOpt
+tensors, W4A16, when it is installed). Timing per DESIGN.md section 5: a CUDA graph of many
+calls, median over replays, the weights rotated over enough copies that each side streams
+>= 200 MB a pass.
 
     python benchmarks/bench_gemm.py                      # table, JSON in benchmarks/results/
     python benchmarks/bench_gemm.py --plot results.json  # PNG: speedup over BF16 against M
@@ -27,7 +28,7 @@ import nvfp4
 RESULTS = Path(__file__).parent / "results"
 SHAPES = [(8192, 8192), (28672, 8192), (8192, 28672), (6144, 4096)]  # (N, K)
 MS = [1, 16, 64, 256, 1024, 4096, 8192]
-KERNELS = ("bf16", "w4a16", "w4a4", "dequant_linear")
+KERNELS = ("bf16", "w4a16", "w4a4", "dequant_linear", "humming")
 
 
 class Weights:
@@ -43,6 +44,28 @@ class Weights:
         self.checkpoint = [(packed.clone(), scale.clone()) for _ in range(copies_for(fp4_bytes))]
         self.prepared = [nvfp4.prepare_weights_for_nvfp4_sm90(p, s) for p, s in self.checkpoint]
         self.alpha = (1.0 / self.gs).reshape(())
+        self._humming: list | None = None
+
+    def humming_layers(self) -> list:
+        """humming-kernels' W4A16 layers of the checkpoint copies (ModelOpt tensors: weight,
+        weight_scale and the decode scale weight_scale_2 = 1/gs), built on first use."""
+        if self._humming is None:
+            from humming.layer import HummingLayer
+
+            self._humming = []
+            for packed, scale in self.checkpoint:
+                layer = HummingLayer(
+                    shape_n=self.n,
+                    shape_k=self.k,
+                    weight_config={"quant_method": "modelopt", "quant_algo": "NVFP4"},
+                    torch_dtype=torch.bfloat16,
+                ).cuda()
+                layer.load_from_tensors(
+                    {"weight": packed, "weight_scale": scale, "weight_scale_2": (1.0 / self.gs).reshape(1)}
+                )
+                layer.transform()
+                self._humming.append(layer)
+        return self._humming
 
 
 def kernel_calls(kernel: str, weights: Weights, x: torch.Tensor) -> list[Callable[[], object]] | None:
@@ -74,7 +97,20 @@ def kernel_calls(kernel: str, weights: Weights, x: torch.Tensor) -> list[Callabl
             torch.matmul(x, decoded.t(), out=out)
 
         return [lambda p=p, s=s: dequant_linear(p, s) for p, s in weights.checkpoint]
+    if kernel == "humming":
+        return [lambda layer=layer: layer(x, outputs=out) for layer in weights.humming_layers()]
     raise ValueError(f"unknown kernel {kernel}")
+
+
+def available(kernel: str) -> bool:
+    """humming runs where humming-kernels is installed; the others always."""
+    if kernel != "humming":
+        return True
+    try:
+        import humming.layer  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def run(shapes: list[tuple[int, int]], ms: list[int], kernels: tuple[str, ...]) -> dict:
@@ -149,6 +185,10 @@ def main() -> None:
         return
     shapes = [tuple(int(v) for v in shape.split("x")) for shape in args.shapes] if args.shapes else SHAPES
     kernels = tuple(dict.fromkeys(["bf16", *args.kernels]))
+    missing = [kernel for kernel in kernels if not available(kernel)]
+    if missing:
+        print(f"skipping {', '.join(missing)}: humming-kernels is not installed (pip install humming-kernels==0.1.19)")
+        kernels = tuple(kernel for kernel in kernels if kernel not in missing)
     result = run(shapes, args.ms, kernels)
     print_table(result)
     gpu = result["gpu"].replace(" ", "_")
