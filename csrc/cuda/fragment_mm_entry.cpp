@@ -21,8 +21,9 @@ void sm90_scaled_fp4_mm_out(const at::Tensor& x, const at::Tensor& weight, const
   check_output(out, "out", {shape.m, n}, x.scalar_type(), x.device());
   const c10::OperatorHandle kernel = find_arch_op("_fragment_mm", x.device());
   if (shape.m == 0) return;
-  // The kernel reads x with 4-byte loads: a contiguous copy where x is strided or misaligned.
-  const at::Tensor activations = x.is_contiguous() && is_aligned(x.const_data_ptr(), 16) ? x : x.clone(at::MemoryFormat::Contiguous);
+  // The kernel reads x with vector loads: a contiguous, 16-byte aligned copy where x is not.
+  const bool readable = x.is_contiguous() && is_aligned(x.const_data_ptr(), 16);
+  const at::Tensor activations = readable ? x : x.clone(at::MemoryFormat::Contiguous);
   kernel
       .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
                   const c10::optional<at::Tensor>&, at::Tensor&)>()
