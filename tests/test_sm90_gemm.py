@@ -176,21 +176,23 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
 
 
 @requires_sm90
+@pytest.mark.parametrize("m", [16, 256], ids=["split_k", "wgmma"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_every_scale_byte_and_code_decodes_exactly(dtype: torch.dtype):
+def test_every_scale_byte_and_code_decodes_exactly(dtype: torch.dtype, m: int):
     """Row r of the weight has scale byte r (all 127 finite non-negative E4M3 bytes, subnormals
-    and zero included) and the 16 codes 0..15; x is the identity, so out[c, r] must be exactly
-    e2m1(c) * sf(r), which bf16 and fp16 both hold."""
+    and zero included) and the 16 codes 0..15; row i of x is the unit vector e_(i % 16), so
+    out[i, r] must be exactly e2m1(i % 16) * sf(r), which bf16 and fp16 both hold. Both kernels:
+    the split-K one for small batches, the wgmma one for large."""
     scale_bytes = torch.arange(0x7F, dtype=torch.uint8)
     n = scale_bytes.numel()
     codes = torch.arange(16, dtype=torch.uint8).repeat(n, 1)
     packed = reference.pack_codes(codes)
     scale = scale_bytes.reshape(n, 1).view(torch.float8_e4m3fn)
-    x = torch.eye(16, dtype=dtype, device="cuda")
+    x = torch.eye(16, dtype=dtype, device="cuda").repeat(m // 16, 1)
     alpha = torch.ones((), device="cuda")
     out = run_gemm(x, packed.cuda(), scale.cuda(), n, alpha, None)
     magnitudes = torch.tensor(E2M1_MAGNITUDES)
-    values = torch.cat((magnitudes, -magnitudes))
+    values = torch.cat((magnitudes, -magnitudes)).repeat(m // 16)
     expected = values[:, None] * scale.float().reshape(1, n)
     assert torch.equal(out.cpu().float(), expected)
 

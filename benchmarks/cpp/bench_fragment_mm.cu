@@ -1,5 +1,5 @@
 /*! \file
-    \brief Hopper GEMM benchmark: the kernels of sm90_scaled_fp4_mm (csrc/sm90/fragment_mm_kernel.cuh),
+    \brief Hopper GEMM benchmark: the kernels of sm90_scaled_fp4_mm (csrc/sm90/fragment_gemm.cuh),
     verified against a CPU product of the same weight, then timed.
 
     Builds a random bf16 x [M, K] and a random NVFP4 weight [N, K] directly in the fragment layout
@@ -28,7 +28,7 @@
 #include <vector>
 
 #include "nvfp4/fragment_layout.h"
-#include "sm90/fragment_mm_kernel.cuh"
+#include "sm90/fragment_gemm.cuh"
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Options and results

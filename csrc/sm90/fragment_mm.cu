@@ -1,6 +1,6 @@
 // nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public
 // op's CUDA entry in _C with checked arguments: plans the call, takes the split-K workspace from
-// the caching allocator and launches the kernels of fragment_mm_kernel.cuh on the current stream.
+// the caching allocator and launches the kernels (fragment_gemm.cuh) on the current stream.
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -9,7 +9,7 @@
 #include <torch/library.h>
 
 #include "cuda/launch.h"  // is_aligned (inline: this module does not link _C's launch.cpp)
-#include "sm90/fragment_mm_kernel.cuh"
+#include "sm90/fragment_gemm.cuh"
 
 namespace nvfp4::sm90 {
 namespace {
