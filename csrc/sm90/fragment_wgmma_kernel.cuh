@@ -139,6 +139,9 @@ __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentM
     const uint4 tile_codes = next_codes;
     const uint32_t tile_scales = next_scales;
     store_x(next_x);
+    // wgmma reads shared memory through the async proxy: make these generic-proxy stores visible
+    // to it before the barrier.
+    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
     __syncthreads();
     if (tile + 1 < tiles) {  // the next tile's loads fly during this tile's multiplies
       load_x(tile + 1, next_x);
