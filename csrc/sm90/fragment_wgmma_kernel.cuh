@@ -5,11 +5,11 @@
 // the order the k-permuted tile multiplies, as the canonical K-major layout without swizzle
 // (8-row by 16-byte core matrices), which operand B reads through a matrix descriptor.
 //
-// Per 64-wide K tile: every thread loads its share of the x tile (16 contiguous values of one
-// block per item) into registers one tile ahead, stores them as 4-byte pairs into the two core
-// matrices of each step, and after a barrier each warp decodes a step while the previous step's
-// wgmma runs (two register sets for A, wgmma.wait_group 1). Epilogue: alpha, bias, one rounding,
-// stored transposed to out [M, N].
+// Per 64-wide K tile: each warp decodes a step while the previous step's wgmma runs (two
+// register sets for A, wgmma.wait_group 1); meanwhile every thread stores its share of the next
+// x tile (16 contiguous values of one block per item, loaded two tiles ahead) as 4-byte pairs
+// into the core matrices of the other shared-memory buffer; one barrier a tile. Epilogue: alpha,
+// bias, one rounding, stored transposed to out [M, N].
 #pragma once
 
 #include <cuda_bf16.h>
@@ -42,6 +42,11 @@ __device__ __forceinline__ uint64_t kmajor_descriptor(const void* smem, uint32_t
 }
 
 __device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// wgmma reads shared memory through the async proxy: stores of the generic proxy must be fenced
+// before the barrier that hands them to it.
+__device__ __forceinline__ void fence_stores_for_wgmma() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
 __device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
 template <int kPending>
 __device__ __forceinline__ void wgmma_wait() {
@@ -86,7 +91,7 @@ template <typename T>
 __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentMmParams p, const float* alpha,
                                                                        bool alpha_per_column, const T* bias, T* out,
                                                                        int64_t n) {
-  __shared__ __align__(128) uint8_t x_tile[kXTileBytes];
+  __shared__ __align__(128) uint8_t x_tiles[2][kXTileBytes];
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
@@ -109,7 +114,7 @@ __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentM
   };
   // Step s of block t multiplies columns 4s .. 4s + 3 of the block: the first pair goes to the
   // first K half of step s at pair position t (MMA k = 2t, 2t + 1), the second to the second half.
-  const auto store_x = [&](const XItem (&items)[kXItemsPerThread]) {
+  const auto store_x = [&](const XItem (&items)[kXItemsPerThread], uint8_t* x_tile) {
 #pragma unroll
     for (int i = 0; i < kXItemsPerThread; ++i) {
       const int item = threadIdx.x + kWgmmaThreads * i, row = item / 4, block = item % 4;
@@ -131,22 +136,23 @@ __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentM
   const int64_t tiles = p.k_tiles;
   const uint4* codes = p.codes + strip * p.k_tiles * 32 + lane;
   const uint16_t* scales = p.scales + strip * p.k_tiles * 32 + lane;
+  // Two x buffers: tile i multiplies from buffer i % 2 while tile i + 1 is stored into the other,
+  // so the stores overlap the asynchronous wgmmas and one barrier a tile suffices.
   XItem next_x[kXItemsPerThread];
   load_x(0, next_x);
+  store_x(next_x, x_tiles[0]);
+  if (tiles > 1) load_x(1, next_x);
+  fence_stores_for_wgmma();
+  __syncthreads();
   uint4 next_codes = strip_exists ? __ldg(codes) : make_uint4(0, 0, 0, 0);
   uint32_t next_scales = strip_exists ? __ldg(scales) : 0u;
   for (int64_t tile = 0; tile < tiles; ++tile) {
     const uint4 tile_codes = next_codes;
     const uint32_t tile_scales = next_scales;
-    store_x(next_x);
-    // wgmma reads shared memory through the async proxy: make these generic-proxy stores visible
-    // to it before the barrier.
-    asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-    __syncthreads();
-    if (tile + 1 < tiles) {  // the next tile's loads fly during this tile's multiplies
-      load_x(tile + 1, next_x);
-      if (strip_exists) next_codes = __ldg(codes + 32 * (tile + 1)), next_scales = __ldg(scales + 32 * (tile + 1));
+    if (tile + 1 < tiles && strip_exists) {
+      next_codes = __ldg(codes + 32 * (tile + 1)), next_scales = __ldg(scales + 32 * (tile + 1));
     }
+    const uint8_t* x_tile = x_tiles[tile % 2];
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
@@ -159,7 +165,12 @@ __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentM
       wgmma_commit();
       wgmma_wait<1>();  // the previous step is done: its A registers are free for the next one
     }
-    wgmma_wait<0>();  // every read of x_tile is done before it is overwritten
+    if (tile + 1 < tiles) {  // buffer (tile + 1) % 2 was last read by tile - 1, finished below
+      store_x(next_x, x_tiles[(tile + 1) % 2]);
+      if (tile + 2 < tiles) load_x(tile + 2, next_x);
+      fence_stores_for_wgmma();
+    }
+    wgmma_wait<0>();  // this tile's reads of its buffer are done before the next tile overwrites it
     __syncthreads();
   }
 
