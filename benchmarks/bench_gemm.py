@@ -10,6 +10,7 @@ calls, median over replays, the weights rotated over enough copies that each sid
 >= 200 MB a pass.
 
     python benchmarks/bench_gemm.py                      # table, JSON in benchmarks/results/
+    python benchmarks/bench_gemm.py --runs 3             # the median of three whole runs (for claims)
     python benchmarks/bench_gemm.py --plot results.json  # PNG: speedup over BF16 against M
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from collections.abc import Callable
 from pathlib import Path
 
@@ -137,6 +139,25 @@ def run(shapes: list[tuple[int, int]], ms: list[int], kernels: tuple[str, ...]) 
     return {**run_metadata(), "rows": rows}
 
 
+def median_of_runs(runs: list[dict]) -> dict:
+    """One result whose every row is the median, over the runs, of that row's time and speedup
+    (DESIGN.md section 5: a claim is the median of three runs of the whole benchmark); the runs
+    themselves are kept under "runs"."""
+    rows = []
+    for index, row in enumerate(runs[0]["rows"]):
+        same = [run["rows"][index] for run in runs]
+        assert all((r["kernel"], r["n"], r["k"], r["m"]) == (row["kernel"], row["n"], row["k"], row["m"]) for r in same)
+        rows.append(
+            {
+                **row,
+                "us": statistics.median(r["us"] for r in same),
+                "tflops": statistics.median(r["tflops"] for r in same),
+                "speedup_over_bf16": statistics.median(r["speedup_over_bf16"] for r in same),
+            }
+        )
+    return {**runs[-1], "rows": rows, "runs": [run["rows"] for run in runs]}
+
+
 def print_table(result: dict) -> None:
     print(f"{result['gpu']}, torch {result['torch']}, CUDA {result['cuda']}, nvfp4 {result['nvfp4']}")
     kernels = list(dict.fromkeys(row["kernel"] for row in result["rows"]))
@@ -179,6 +200,7 @@ def main() -> None:
     parser.add_argument("--ms", type=int, nargs="+", default=MS)
     parser.add_argument("--shapes", type=str, nargs="+", help="N x K pairs such as 8192x8192")
     parser.add_argument("--kernels", type=str, nargs="+", default=list(KERNELS), choices=KERNELS)
+    parser.add_argument("--runs", type=int, default=1, help="whole-benchmark runs; the table shows their median")
     args = parser.parse_args()
     if args.plot:
         plot(json.loads(args.plot.read_text()), args.plot.with_suffix(".png"))
@@ -189,7 +211,10 @@ def main() -> None:
     if missing:
         print(f"skipping {', '.join(missing)}: humming-kernels is not installed (pip install humming-kernels==0.1.19)")
         kernels = tuple(kernel for kernel in kernels if kernel not in missing)
-    result = run(shapes, args.ms, kernels)
+    runs = [run(shapes, args.ms, kernels) for _ in range(args.runs)]
+    result = median_of_runs(runs) if len(runs) > 1 else runs[0]
+    if len(runs) > 1:
+        print(f"median of {len(runs)} runs")
     print_table(result)
     gpu = result["gpu"].replace(" ", "_")
     output = args.output or RESULTS / f"gemm_{gpu}_{result['time'].replace(':', '')}.json"
