@@ -23,11 +23,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from timing import copies_for, run_metadata, time_rotating
+from timing import copies_for, run_metadata, time_rotating, write_result
 
 import nvfp4
 
-RESULTS = Path(__file__).parent / "results"
 SHAPES = [(8192, 8192), (28672, 8192), (8192, 28672), (6144, 4096)]  # (N, K)
 MS = [1, 16, 64, 256, 1024, 4096, 8192]
 KERNELS = ("bf16", "w4a16", "w4a4", "dequant_linear", "humming")
@@ -216,11 +215,7 @@ def main() -> None:
     if len(runs) > 1:
         print(f"median of {len(runs)} runs")
     print_table(result)
-    gpu = result["gpu"].replace(" ", "_")
-    output = args.output or RESULTS / f"gemm_{gpu}_{result['time'].replace(':', '')}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_result(result, "gemm", args.output)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,10 @@ import math
 from pathlib import Path
 
 import torch
-from timing import copies_for, run_metadata, time_per_call
+from timing import copies_for, run_metadata, time_per_call, write_result
 
 import nvfp4
 
-RESULTS = Path(__file__).parent / "results"
 MS = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384]
 KS = [4096, 8192, 14336]
 
@@ -127,11 +126,7 @@ def main() -> None:
         return
     result = run(args.ms, args.ks)
     print_table(result)
-    gpu = result["gpu"].replace(" ", "_")
-    output = args.output or RESULTS / f"quant_{gpu}_{result['time'].replace(':', '')}.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {output}")
+    write_result(result, "quant", args.output)
 
 
 if __name__ == "__main__":

@@ -4,11 +4,13 @@ least 200 MB, so small shapes are not served from the 50 MB L2; and the run's me
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 
@@ -76,3 +78,13 @@ def run_metadata() -> dict:
         "host": platform.node(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+
+
+def write_result(result: dict, name: str, output: Path | None) -> Path:
+    """Writes `result` as JSON to `output`, by default benchmarks/results/<name>_<gpu>_<time>.json."""
+    gpu = result["gpu"].replace(" ", "_")
+    output = output or Path(__file__).parent / "results" / f"{name}_{gpu}_{result['time'].replace(':', '')}.json"
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"wrote {output}")
+    return output

@@ -27,6 +27,8 @@
 #include <string>
 #include <vector>
 
+#include "command_line.h"
+#include "cuda_timing.h"
 #include "nvfp4/fragment_layout.h"
 #include "sm90/fragment_gemm.cuh"
 
@@ -44,10 +46,7 @@ struct Options {
   bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
-      auto value = [&](const char* name) -> const char* {
-        const std::string prefix = std::string("--") + name + "=";
-        return arg.rfind(prefix, 0) == 0 ? arg.c_str() + prefix.size() : nullptr;
-      };
+      auto value = [&](const char* name) { return option_value(arg, name); };
       if (const char* v = value("m")) m = std::atoll(v);
       else if (const char* v = value("n")) n = std::atoll(v);
       else if (const char* v = value("k")) k = std::atoll(v);
@@ -78,15 +77,6 @@ struct Result {
   double avg_runtime_us = 0;
   bool passed = false;
 };
-
-#define CHECK_CUDA(call)                                                                               \
-  do {                                                                                                 \
-    const cudaError_t status = (call);                                                                 \
-    if (status != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(status)); \
-      return false;                                                                                    \
-    }                                                                                                  \
-  } while (0)
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Setup, verification and timing
@@ -156,16 +146,7 @@ bool run(const Options& options, Result& result) {
   result.passed = result.relative_error <= 5e-3;  // NaN (an unwritten output) fails too
 
   if (options.iterations > 0) {
-    cudaEvent_t start, stop;
-    CHECK_CUDA(cudaEventCreate(&start));
-    CHECK_CUDA(cudaEventCreate(&stop));
-    CHECK_CUDA(cudaEventRecord(start));
-    for (int i = 0; i < options.iterations; ++i) CHECK_CUDA(launch());
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float milliseconds = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&milliseconds, start, stop));
-    result.avg_runtime_us = 1e3 * milliseconds / options.iterations;
+    if (!time_launches(launch, options.iterations, result.avg_runtime_us)) return false;
   }
   for (void* pointer : {static_cast<void*>(device_x), static_cast<void*>(device_out), static_cast<void*>(device_weight),
                         static_cast<void*>(device_scale), static_cast<void*>(device_alpha),

@@ -25,6 +25,7 @@
 
 #include "cpu/quantized_rows.h"
 #include "cuda/quantize_kernel.cuh"
+#include "cuda_timing.h"
 #include "quantize_options.h"
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
@@ -38,15 +39,6 @@ struct Result {
   double gbps = 0;
   bool passed = false;
 };
-
-#define CHECK_CUDA(call)                                                                    \
-  do {                                                                                      \
-    const cudaError_t status = (call);                                                      \
-    if (status != cudaSuccess) {                                                            \
-      std::fprintf(stderr, "%s:%d: %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(status)); \
-      return false;                                                                         \
-    }                                                                                       \
-  } while (0)
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Setup, verification and timing
@@ -103,16 +95,7 @@ bool run(const Options& options, Result& result) {
   result.passed = packed == expected_packed && scale == expected_scale && (any_nonzero || options.m == 0);
 
   if (options.iterations > 0) {
-    cudaEvent_t start, stop;
-    CHECK_CUDA(cudaEventCreate(&start));
-    CHECK_CUDA(cudaEventCreate(&stop));
-    CHECK_CUDA(cudaEventRecord(start));
-    for (int i = 0; i < options.iterations; ++i) CHECK_CUDA(launch());
-    CHECK_CUDA(cudaEventRecord(stop));
-    CHECK_CUDA(cudaEventSynchronize(stop));
-    float milliseconds = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&milliseconds, start, stop));
-    result.avg_runtime_us = 1e3 * milliseconds / options.iterations;
+    if (!time_launches(launch, options.iterations, result.avg_runtime_us)) return false;
     const double moved = 2.0 * x.size() + packed_bytes + scale_bytes;
     result.gbps = moved / (result.avg_runtime_us * 1e3);
   }

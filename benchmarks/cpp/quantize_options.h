@@ -6,6 +6,8 @@
 #include <cstdlib>
 #include <string>
 
+#include "command_line.h"
+
 struct QuantizeOptions {
   int64_t m;
   int64_t k;
@@ -20,10 +22,7 @@ struct QuantizeOptions {
   bool parse(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) {
       const std::string arg = argv[i];
-      auto value = [&](const char* name) -> const char* {
-        const std::string prefix = std::string("--") + name + "=";
-        return arg.rfind(prefix, 0) == 0 ? arg.c_str() + prefix.size() : nullptr;
-      };
+      auto value = [&](const char* name) { return option_value(arg, name); };
       if (const char* v = value("m")) m = std::atoll(v);
       else if (const char* v = value("k")) k = std::atoll(v);
       else if (const char* v = value("padded_k")) padded_k = std::atoll(v);
