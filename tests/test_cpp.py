@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,9 @@ def cmake_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert shutil.which(tool), f"{tool} is needed to build the C++ tests (apt-get install cmake)"
     build = tmp_path_factory.mktemp("cpp")
     subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"], check=True, capture_output=True
+        ["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}"],
+        check=True,
+        capture_output=True,
     )
     subprocess.run(["cmake", "--build", str(build), "-j2"], check=True, capture_output=True)
     return build

@@ -12,6 +12,7 @@
 
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
+                        [--batch_rows=<64|128|256>]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
@@ -41,6 +42,7 @@ struct Options {
   int64_t n = 8192;
   int64_t k = 8192;
   int iterations = 100;
+  int batch_rows = 0;  // 0: the plan's choice
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -51,13 +53,15 @@ struct Options {
       else if (const char* v = value("n")) n = std::atoll(v);
       else if (const char* v = value("k")) k = std::atoll(v);
       else if (const char* v = value("iterations")) iterations = std::atoi(v);
+      else if (const char* v = value("batch_rows")) batch_rows = std::atoi(v);
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
         return false;
       }
     }
-    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0;
+    const bool batch_rows_valid = batch_rows == 0 || batch_rows == 64 || batch_rows == 128 || batch_rows == 256;
+    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid;
   }
 
   void print_usage() const {
@@ -66,7 +70,9 @@ struct Options {
         "  --m=<int>          batch rows (default %ld)\n"
         "  --n=<int>          output features (default %ld)\n"
         "  --k=<int>          input features, a multiple of 16 (default %ld)\n"
-        "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n\n"
+        "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n"
+        "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
+        "                     (default: the plan's choice)\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -102,7 +108,12 @@ bool run(const Options& options, Result& result) {
   int device = 0, multiprocessors = 0;
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const nvfp4::sm90::FragmentMmPlan plan = nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
+  const nvfp4::sm90::FragmentMmPlan plan =
+      options.batch_rows == 0
+          ? nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors)
+          : nvfp4::sm90::wgmma_plan(options.batch_rows, m, padded_n, k_tiles, multiprocessors).first;
+  std::printf("  Plan: %s, batch tile %d, %ld K splits\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
+              plan.batch_rows > 0 ? plan.batch_rows : 8 * plan.n_tiles, long(plan.splits));
   CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));

@@ -1,188 +1,252 @@
 // The Hopper NVFP4 GEMM for larger batches: wgmma with the weight as operand A from registers
-// (torch-free). Computes out^T = W x^T for a tile of 128 weight rows by 128 batch rows per CTA:
-// two warpgroups, each 64 weight rows (four strips, one a warp), decode their fragment words
-// (fragment_layout.h) into the A registers of wgmma m64n128k16; x is staged in shared memory in
-// the order the k-permuted tile multiplies, as the canonical K-major layout without swizzle
-// (8-row by 16-byte core matrices), which operand B reads through a matrix descriptor.
+// (torch-free). Computes out^T = W x^T for a tile of 128 weight rows by kBatchRows (64, 128 or
+// 256) batch rows per CTA, over all of K or one split of it, with three warpgroups:
 //
-// Per 64-wide K tile: each warp decodes a step while the previous step's wgmma runs (two
-// register sets for A, wgmma.wait_group 1); meanwhile every thread stores its share of the next
-// x tile (16 contiguous values of one block per item, loaded two tiles ahead) as 4-byte pairs
-// into the core matrices of the other shared-memory buffer; one barrier a tile. Epilogue: alpha,
-// bias, one rounding, stored transposed to out [M, N].
+// - two consumer warpgroups, 64 weight rows each (four 16-row strips, one a warp), decode their
+//   fragment words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one
+//   k16 step while the previous step multiplies (two register sets, wgmma.wait_group 1);
+// - one producer warpgroup, which copies x into a ring of kXStages shared-memory stages (16-byte
+//   loads, 4-byte stores) in the order the k-permuted tile multiplies.
+//
+// A stage holds one 64-wide K tile of x as wgmma's K-major operand B with the 128-byte swizzle:
+// batch row r at r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. Step s multiplies the
+// logical columns 16s .. 16s + 15, and the fragment layout pairs MMA k = 2t, 2t + 1 (8 + 2t, 9 + 2t)
+// of step s with x columns 16t + 4s (+2) of the tile; so x's 4-byte pair p (columns 2p, 2p + 1)
+// goes to chunk p % 8 at byte 4 (p / 8).
+//
+// The stages are handed over with named barriers: "full" (the producer arrives once its stores
+// are fenced for the async proxy; consumers wait) and "empty" (consumers arrive once
+// the wgmmas that read the stage have completed; the producer waits before refilling it).
+// Epilogue: alpha, bias, one rounding, stored transposed to out [M, N]; or, when K is split,
+// the raw fp32 sums to the partial buffer for fragment_mm_epilogue_kernel.
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cute/arch/mma_sm90_gmma.hpp>
+#include <type_traits>
+#include <utility>
 
 #include "sm90/fragment_mm_kernel.cuh"
 
 namespace nvfp4::sm90 {
 
-constexpr int kWgmmaWeightRows = 128;  // two warpgroups of 64
-constexpr int kWgmmaBatchRows = 128;   // wgmma n
-constexpr int kWgmmaThreads = 256;
-// x tile in shared memory: [step 4][K half 2][row group 16][row 8][16 bytes] = 16 KB.
-constexpr int kCoreMatrixBytes = 8 * 16;
-constexpr int kStepHalfBytes = (kWgmmaBatchRows / 8) * kCoreMatrixBytes;  // 2048: one K half of a step
-constexpr int kXTileBytes = kFragmentSteps * 2 * kStepHalfBytes;          // 16384
-// Items of the x tile a thread stages: (batch row, block) pairs, 128 x 4 = 512 over 256 threads.
-constexpr int kXItemsPerThread = kWgmmaBatchRows * 4 / kWgmmaThreads;
+constexpr int kConsumerWarpgroups = 2;
+constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;       // 128
+constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;      // 256
+constexpr int kWgmmaThreads = kConsumerThreads + 128;            // + the producer warpgroup
+constexpr int kXStages = 4;
+constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of x: one 128-byte swizzle row
 
-// A wgmma matrix descriptor for a K-major operand without swizzle (PTX ISA "Matrix Descriptor"):
-// start address, leading byte offset (between the two K halves of a step) and stride byte offset
-// (between 8-row groups), each in 16-byte units.
-__device__ __forceinline__ uint64_t kmajor_descriptor(const void* smem, uint32_t leading_bytes, uint32_t stride_bytes) {
-  const uint32_t address = static_cast<uint32_t>(__cvta_generic_to_shared(smem));
-  return static_cast<uint64_t>((address >> 4) & 0x3FFFu) | (static_cast<uint64_t>((leading_bytes >> 4) & 0x3FFFu) << 16) |
-         (static_cast<uint64_t>((stride_bytes >> 4) & 0x3FFFu) << 32);  // base offset 0, layout type 0 (none)
+template <int kBatchRows>
+constexpr int x_stages_bytes() {
+  return kXStages * kBatchRows * kXRowBytes;
 }
 
-__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// Named barrier ids (0 is __syncthreads'): stage s is full at 1 + s, empty at 1 + kXStages + s.
+__device__ __forceinline__ int full_barrier(int stage) { return 1 + stage; }
+__device__ __forceinline__ int empty_barrier(int stage) { return 1 + kXStages + stage; }
+__device__ __forceinline__ void barrier_sync(int id) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kWgmmaThreads) : "memory");
+}
+__device__ __forceinline__ void barrier_arrive(int id) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(kWgmmaThreads) : "memory");
+}
+
 // wgmma reads shared memory through the async proxy: stores of the generic proxy must be fenced
 // before the barrier that hands them to it.
-__device__ __forceinline__ void fence_stores_for_wgmma() {
+__device__ __forceinline__ void fence_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
-__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
-template <int kPending>
-__device__ __forceinline__ void wgmma_wait() {
-  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+
+// The descriptor of one k16 step of an x stage (PTX ISA "Matrix Descriptor"): K-major with the
+// 128-byte swizzle, 8-row groups 1024 bytes apart (stride byte offset), the leading byte offset
+// unused (1) because a step's 32 bytes lie inside one swizzle row; the stage is 1024-byte aligned
+// (base offset 0) and the step starts 32 bytes further per step, as the swizzle expects.
+__device__ __forceinline__ uint64_t x_step_descriptor(uint32_t stage_address, int step) {
+  constexpr uint64_t kSwizzle128 = uint64_t{1} << 62;
+  constexpr uint64_t kStrideBytes = uint64_t{8 * kXRowBytes >> 4} << 32;
+  constexpr uint64_t kLeadingBytes = uint64_t{1} << 16;
+  return kSwizzle128 | kStrideBytes | kLeadingBytes | (((stage_address + 32u * step) >> 4) & 0x3FFFu);
 }
 
-// acc += A (registers, this warp's 16 rows of the warpgroup's 64) * B (descriptor), m64n128k16.
-template <typename T>
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], const uint32_t (&a)[4], uint64_t descriptor) {
-#define NVFP4_D8(i) "+f"(d[i]), "+f"(d[i + 1]), "+f"(d[i + 2]), "+f"(d[i + 3]), "+f"(d[i + 4]), "+f"(d[i + 5]), \
-                    "+f"(d[i + 6]), "+f"(d[i + 7])
-// scale-d is a predicate (true: accumulate); A and B unscaled; B K-major (not transposed).
-#define NVFP4_WGMMA(TYPE)                                                                                         \
-  asm volatile(                                                                                                   \
-      "{\n.reg .pred accumulate;\nsetp.ne.b32 accumulate, %69, 0;\n"                                             \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " "                                            \
-      "{%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                   \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                          \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                          \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, "                         \
-      "{%64, %65, %66, %67}, %68, accumulate, 1, 1, 0;\n}\n"                                                      \
-      : NVFP4_D8(0), NVFP4_D8(8), NVFP4_D8(16), NVFP4_D8(24), NVFP4_D8(32), NVFP4_D8(40), NVFP4_D8(48),           \
-        NVFP4_D8(56)                                                                                              \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(descriptor), "n"(1))
-  if constexpr (std::is_same_v<T, __half>) {
-    NVFP4_WGMMA("f16");
-  } else {
-    NVFP4_WGMMA("bf16");
-  }
-#undef NVFP4_WGMMA
-#undef NVFP4_D8
+// acc += A (registers) * B (descriptor) for m64 n<kBatchRows> k16, through CUTLASS's wrappers of
+// the instruction (A and B K-major, unscaled).
+template <typename T, int kBatchRows>
+struct Wgmma;
+#define NVFP4_WGMMA_OP(N, TYPE, NAME) \
+  template <>                          \
+  struct Wgmma<TYPE, N> {              \
+    using Op = cute::SM90::GMMA::NAME<cute::SM90::GMMA::Major::K, cute::SM90::GMMA::Major::K>; \
+  };
+NVFP4_WGMMA_OP(64, __nv_bfloat16, MMA_64x64x16_F32BF16BF16_RS)
+NVFP4_WGMMA_OP(128, __nv_bfloat16, MMA_64x128x16_F32BF16BF16_RS)
+NVFP4_WGMMA_OP(256, __nv_bfloat16, MMA_64x256x16_F32BF16BF16_RS)
+NVFP4_WGMMA_OP(64, __half, MMA_64x64x16_F32F16F16_RS)
+NVFP4_WGMMA_OP(128, __half, MMA_64x128x16_F32F16F16_RS)
+NVFP4_WGMMA_OP(256, __half, MMA_64x256x16_F32F16F16_RS)
+#undef NVFP4_WGMMA_OP
+
+template <typename T, int kBatchRows, size_t... I>
+__device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const uint32_t (&a)[4], uint64_t descriptor,
+                                           std::index_sequence<I...>) {
+  Wgmma<T, kBatchRows>::Op::fma(a[0], a[1], a[2], a[3], descriptor, acc[I]...);
 }
 
-// One item of the x tile: batch row `row` (of the CTA's 128), block t of the K tile: its 16
-// values as 8 words, word j = columns 2j, 2j + 1 of the block.
-struct XItem {
-  uint4 low, high;
+// The producer warpgroup: copies the x tiles of this CTA's K range into the stages. Each lane
+// loads 16 bytes of a row (8 values: columns 8q .. 8q + 7, q = lane % 8, pairs 4q .. 4q + 3) and
+// stores its four pairs; a warp instruction covers four rows. The four rows' chunks c ^ (r % 8)
+// and bytes 4 (q / 2) fall in 32 different banks. Loads run two tiles ahead of the stores, in two
+// register sets.
+template <int kBatchRows>
+struct XRegisters {
+  static constexpr int kLoads = kBatchRows / 16;  // 16-byte loads a thread and tile
+  uint4 values[kLoads];
 };
 
-// grid (ceil(padded_n / 128), ceil(m / 128)); kWgmmaThreads threads.
-template <typename T>
-__global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentMmParams p, const float* alpha,
-                                                                       bool alpha_per_column, const T* bias, T* out,
-                                                                       int64_t n) {
-  __shared__ __align__(128) uint8_t x_tiles[2][kXTileBytes];
+// 16 bytes from global memory, or zeros where `valid` is false (nothing is read then): a
+// predicated load rather than a branch, to keep the producer's loop short.
+__device__ __forceinline__ uint4 load_or_zero(const void* source, bool valid) {
+  uint4 v;
+  asm(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
+      "mov.b32 %0, 0;\nmov.b32 %1, 0;\nmov.b32 %2, 0;\nmov.b32 %3, 0;\n"
+      "@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n}\n"
+      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+      : "l"(source), "r"(static_cast<int>(valid)));
+  return v;
+}
+
+template <int kBatchRows>
+__device__ __forceinline__ void produce_x(const FragmentMmParams& p, int64_t m_base, int64_t tile_begin,
+                                          int64_t tiles, uint32_t stages_address) {
+  constexpr int kLoads = XRegisters<kBatchRows>::kLoads;
+  const int producer_thread = threadIdx.x - kConsumerThreads;
+  const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
+  // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
+  const int first_row = 4 * warp + lane / 8;
+  const int64_t rows_left = p.m - m_base - first_row;  // rows first_row + 16 j exist for j < rows_left / 16
+  const int64_t row_groups_left = rows_left <= 0 ? 0 : (rows_left + 15) / 16;
+  const int valid_rows = static_cast<int>(row_groups_left < kLoads ? row_groups_left : kLoads);
+  const int64_t row_bytes = 2 * p.k, load_stride = 16 * row_bytes;
+  const uint8_t* thread_x = static_cast<const uint8_t*>(p.x) + (m_base + first_row) * row_bytes + 16 * q;
+  uint32_t pair_offsets[4];  // pair 4q + w of the row: chunk (4q + w) % 8 = 4 (q % 2) + w, byte 4 (q / 2)
+#pragma unroll
+  for (int w = 0; w < 4; ++w) {
+    pair_offsets[w] = first_row * kXRowBytes + (((4 * (q % 2) + w) ^ (first_row % 8)) << 4) + 4 * (q / 2);
+  }
+
+  const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {
+    const int64_t tile = tile_begin + i;
+    // K is a multiple of 8: a load is wholly inside K or wholly past it.
+    const int tile_rows = tile * kFragmentK + 8 * q < p.k ? valid_rows : 0;
+    const uint8_t* source = thread_x + tile * kXRowBytes;
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {  // rows past m and columns past K multiply as zeros
+      registers.values[j] = load_or_zero(source + j * load_stride, j < tile_rows);
+    }
+  };
+  const auto store = [&](int64_t i, const XRegisters<kBatchRows>& registers) {
+    const int stage = static_cast<int>(i % kXStages);
+    if (i >= kXStages) barrier_sync(empty_barrier(stage));
+    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const uint32_t words[4] = {registers.values[j].x, registers.values[j].y, registers.values[j].z,
+                                 registers.values[j].w};
+#pragma unroll
+      for (int w = 0; w < 4; ++w) {
+        asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(stage_address + pair_offsets[w] + 16 * j * kXRowBytes),
+                     "r"(words[w])
+                     : "memory");
+      }
+    }
+    fence_for_async_proxy();
+    barrier_arrive(full_barrier(stage));
+  };
+
+  XRegisters<kBatchRows> even, odd;
+  if (tiles > 0) load(0, even);
+  if (tiles > 1) load(1, odd);
+  for (int64_t i = 0; i < tiles; i += 2) {
+    store(i, even);
+    if (i + 2 < tiles) load(i + 2, even);
+    if (i + 1 < tiles) {
+      store(i + 1, odd);
+      if (i + 3 < tiles) load(i + 3, odd);
+    }
+  }
+}
+
+// grid (ceil(padded_n / 128), splits, ceil(m / kBatchRows)); kWgmmaThreads threads;
+// x_stages_bytes<kBatchRows>() bytes of dynamic shared memory.
+template <typename T, int kBatchRows>
+__global__ void __launch_bounds__(kWgmmaThreads, 1)
+    fragment_wgmma_kernel(FragmentMmParams p, const float* alpha, bool alpha_per_column, const T* bias, T* out,
+                          int64_t n) {
+  extern __shared__ __align__(1024) uint8_t x_stages[];
+  const uint32_t stages_address = static_cast<uint32_t>(__cvta_generic_to_shared(x_stages));
+  const int64_t m_base = blockIdx.z * int64_t{kBatchRows};
+  const int64_t split = blockIdx.y, tile_begin = split * p.k_tiles_per_split;
+  const int64_t tiles = min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin;
+  if (threadIdx.x >= kConsumerThreads) {
+    produce_x<kBatchRows>(p, m_base, tile_begin, tiles, stages_address);
+    return;
+  }
+
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
-  const int64_t m_base = blockIdx.y * int64_t{kWgmmaBatchRows};
-  const T* x = static_cast<const T*>(p.x);
   const MagnitudeTables tables = magnitude_tables<T>();
+  const uint4* codes = p.codes + (strip * p.k_tiles + tile_begin) * 32 + lane;
+  const uint16_t* scales = p.scales + (strip * p.k_tiles + tile_begin) * 32 + lane;
 
-  // The x items this thread stages: item i -> batch row (threadIdx.x + 256 i) / 4, block % 4.
-  const auto load_x = [&](int64_t tile, XItem (&items)[kXItemsPerThread]) {
-#pragma unroll
-    for (int i = 0; i < kXItemsPerThread; ++i) {
-      const int item = threadIdx.x + kWgmmaThreads * i;
-      const int64_t row = m_base + item / 4, k0 = tile * kFragmentK + int64_t{kBlockSize} * (item % 4);
-      items[i] = {};
-      if (row < p.m && k0 < p.k) {
-        const uint4* source = reinterpret_cast<const uint4*>(x + row * p.k + k0);
-        items[i].low = __ldg(source), items[i].high = __ldg(source + 1);
-      }
-    }
-  };
-  // Step s of block t multiplies columns 4s .. 4s + 3 of the block: the first pair goes to the
-  // first K half of step s at pair position t (MMA k = 2t, 2t + 1), the second to the second half.
-  const auto store_x = [&](const XItem (&items)[kXItemsPerThread], uint8_t* x_tile) {
-#pragma unroll
-    for (int i = 0; i < kXItemsPerThread; ++i) {
-      const int item = threadIdx.x + kWgmmaThreads * i, row = item / 4, block = item % 4;
-      const uint32_t words[8] = {items[i].low.x,  items[i].low.y,  items[i].low.z,  items[i].low.w,
-                                 items[i].high.x, items[i].high.y, items[i].high.z, items[i].high.w};
-      uint8_t* row_base = x_tile + (row / 8) * kCoreMatrixBytes + (row % 8) * 16 + 4 * block;
-#pragma unroll
-      for (int step = 0; step < kFragmentSteps; ++step) {
-#pragma unroll
-        for (int half = 0; half < 2; ++half) {
-          *reinterpret_cast<uint32_t*>(row_base + (2 * step + half) * kStepHalfBytes) = words[2 * step + half];
-        }
-      }
-    }
-  };
-
-  float acc[64] = {};
+  float acc[kBatchRows / 2] = {};
   uint32_t a[2][4];
-  const int64_t tiles = p.k_tiles;
-  const uint4* codes = p.codes + strip * p.k_tiles * 32 + lane;
-  const uint16_t* scales = p.scales + strip * p.k_tiles * 32 + lane;
-  // Two x buffers: tile i multiplies from buffer i % 2 while tile i + 1 is stored into the other,
-  // so the stores overlap the asynchronous wgmmas and one barrier a tile suffices.
-  XItem next_x[kXItemsPerThread];
-  load_x(0, next_x);
-  store_x(next_x, x_tiles[0]);
-  if (tiles > 1) load_x(1, next_x);
-  fence_stores_for_wgmma();
-  __syncthreads();
-  uint4 next_codes = strip_exists ? __ldg(codes) : make_uint4(0, 0, 0, 0);
-  uint32_t next_scales = strip_exists ? __ldg(scales) : 0u;
-  for (int64_t tile = 0; tile < tiles; ++tile) {
+  uint4 next_codes = strip_exists && tiles > 0 ? __ldg(codes) : make_uint4(0, 0, 0, 0);
+  uint32_t next_scales = strip_exists && tiles > 0 ? __ldg(scales) : 0u;
+  for (int64_t i = 0; i < tiles; ++i) {
+    const int stage = static_cast<int>(i % kXStages);
     const uint4 tile_codes = next_codes;
     const uint32_t tile_scales = next_scales;
-    if (tile + 1 < tiles && strip_exists) {
-      next_codes = __ldg(codes + 32 * (tile + 1)), next_scales = __ldg(scales + 32 * (tile + 1));
-    }
-    const uint8_t* x_tile = x_tiles[tile % 2];
+    if (i + 1 < tiles && strip_exists) next_codes = __ldg(codes + 32 * (i + 1)), next_scales = __ldg(scales + 32 * (i + 1));
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
+    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
+    barrier_sync(full_barrier(stage));
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
       decode_step<T>(step_codes[step], tables, scale, a[step % 2]);
-      wgmma_fence();
-      wgmma_m64n128k16<T>(acc, a[step % 2], kmajor_descriptor(x_tile + 2 * step * kStepHalfBytes, kStepHalfBytes,
-                                                               kCoreMatrixBytes));
-      wgmma_commit();
-      wgmma_wait<1>();  // the previous step is done: its A registers are free for the next one
+      cute::warpgroup_arrive();
+      wgmma_step<T, kBatchRows>(acc, a[step % 2], x_step_descriptor(stage_address, step),
+                                std::make_index_sequence<kBatchRows / 2>{});
+      cute::warpgroup_commit_batch();
+      cute::warpgroup_wait<1>();  // the previous step is done: its A registers are free for the next one
+      // At step 0 that previous step was the last of tile i - 1: its stage may be refilled, if the
+      // producer will refill it.
+      if (step == 0 && i >= 1 && i - 1 + kXStages < tiles) barrier_arrive(empty_barrier(static_cast<int>((i - 1) % kXStages)));
     }
-    if (tile + 1 < tiles) {  // buffer (tile + 1) % 2 was last read by tile - 1, finished below
-      store_x(next_x, x_tiles[(tile + 1) % 2]);
-      if (tile + 2 < tiles) load_x(tile + 2, next_x);
-      fence_stores_for_wgmma();
-    }
-    wgmma_wait<0>();  // this tile's reads of its buffer are done before the next tile overwrites it
-    __syncthreads();
   }
+  cute::warpgroup_wait<0>();
 
-  // Accumulators: for batch columns 8j + 2t (+1), d[4j], d[4j + 1] at weight row g of this warp's
-  // strip, d[4j + 2], d[4j + 3] at row g + 8.
+  // Accumulators: for batch columns 8j + 2t (+1), acc[4j], acc[4j + 1] at weight row g of this
+  // warp's strip, acc[4j + 2], acc[4j + 3] at row g + 8.
+  const bool partial_sums = p.partial != nullptr;
 #pragma unroll
-  for (int j = 0; j < kWgmmaBatchRows / 8; ++j) {
+  for (int j = 0; j < kBatchRows / 8; ++j) {
 #pragma unroll
     for (int c = 0; c < 4; ++c) {
       const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
       const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
-      if (row < p.m && column < n) {
+      if (row >= p.m || column >= p.padded_n) continue;
+      if (partial_sums) {
+        p.partial[(split * p.m + row) * p.padded_n + column] = acc[4 * j + c];
+      } else if (column < n) {
         float value = alpha[alpha_per_column ? column : 0] * acc[4 * j + c];
         if (bias != nullptr) value += cuda::to_float(bias[column]);
         out[row * n + column] = cuda::from_float<T>(value);
@@ -191,13 +255,27 @@ __global__ void __launch_bounds__(kWgmmaThreads) fragment_wgmma_kernel(FragmentM
   }
 }
 
-// Launches the wgmma kernel on `stream` (no workspace); returns the launch status.
-template <typename T>
-cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, const float* alpha, bool alpha_per_column,
-                                  const T* bias, T* out, int64_t n, cudaStream_t stream) {
+// Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With splits > 1
+// `params.partial` receives the sums of each split, else it must be null and `out` the result.
+template <typename T, int kBatchRows>
+cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits, const float* alpha,
+                                  bool alpha_per_column, const T* bias, T* out, int64_t n, cudaStream_t stream) {
+  constexpr int kSharedBytes = x_stages_bytes<kBatchRows>();
+  // More than 48 KB of dynamic shared memory needs an opt-in, once per kernel and device.
+  static std::atomic<uint64_t> opted_in_devices{0};
+  int device = 0;
+  if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
+  const uint64_t device_bit = device < 64 ? uint64_t{1} << device : 0;
+  if ((opted_in_devices.load(std::memory_order_relaxed) & device_bit) == 0) {
+    const cudaError_t status = cudaFuncSetAttribute(fragment_wgmma_kernel<T, kBatchRows>,
+                                                    cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
+    if (status != cudaSuccess) return status;
+    opted_in_devices.fetch_or(device_bit, std::memory_order_relaxed);
+  }
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
-                  static_cast<unsigned>((params.m + kWgmmaBatchRows - 1) / kWgmmaBatchRows));
-  fragment_wgmma_kernel<T><<<grid, kWgmmaThreads, 0, stream>>>(params, alpha, alpha_per_column, bias, out, n);
+                  static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
+  fragment_wgmma_kernel<T, kBatchRows>
+      <<<grid, kWgmmaThreads, kSharedBytes, stream>>>(params, alpha, alpha_per_column, bias, out, n);
   return cudaGetLastError();
 }
 
