@@ -45,30 +45,51 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t k_tiles) {
   plan.splits = (k_tiles + plan.tiles_per_split - 1) / plan.tiles_per_split;
 }
 
-// Cycles a multiprocessor spends on one 64-wide K tile of a wgmma CTA with `batch_rows` batch rows:
-// the tensor cores' time (m64nBk16 takes B / 4 cycles per sub-partition, four steps for each of
-// two warpgroups), or, for the narrow tile, the issue of the decode and the copies.
-constexpr int64_t wgmma_tile_cycles(int batch_rows) { return std::max<int64_t>(2 * 4 * batch_rows / 4, 290); }
+// What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
+// tile share a multiprocessor: measured on an H200 (M = 4096, N = K = 8192; the 64-row tile's
+// 78 registers let two CTAs share a multiprocessor). Only the ratios matter: they pick the tile.
+struct WgmmaTileCost {
+  int64_t cycles_per_tile;
+  int64_t ctas_per_multiprocessor;
+};
+constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
+  return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{1024, 1};
+}
+// Most K splits the wgmma plan considers.
+constexpr int64_t kMaxWgmmaSplits = 16;
 
-// The wgmma plan for one batch tile: splits that fill the machine, and its estimated cycles
-// (whole waves of one CTA per multiprocessor, plus the partial sums' traffic when split).
+// The estimated cycles of one wgmma plan: whole waves, plus the partial sums' traffic and the
+// reduction kernel when K is split.
+inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
+  const WgmmaTileCost cost = wgmma_tile_cost(plan.batch_rows);
+  const int64_t slots = cost.ctas_per_multiprocessor * multiprocessors;
+  const int64_t ctas = plan.m_blocks * plan.strip_blocks * plan.splits;
+  int64_t cycles = (ctas + slots - 1) / slots * plan.tiles_per_split * cost.cycles_per_tile;
+  if (plan.splits > 1) {
+    constexpr int64_t kBytesPerCycle = 1500;  // ~2.5 TB/s at ~1.7 GHz, for the whole GPU
+    constexpr int64_t kLaunchCycles = 3000;   // the reduction kernel's launch and tail
+    cycles += 8 * plan.splits * m * padded_n / kBytesPerCycle + kLaunchCycles;
+  }
+  return cycles;
+}
+
+// The best wgmma plan for one batch tile over the split counts K allows, with its estimate.
 inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, int64_t padded_n, int64_t k_tiles,
                                                      int multiprocessors) {
   FragmentMmPlan plan{};
   plan.batch_rows = batch_rows;
   plan.m_blocks = (m + batch_rows - 1) / batch_rows;
   plan.strip_blocks = (padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows;
-  const int64_t blocks = plan.m_blocks * plan.strip_blocks;
-  set_splits(plan, blocks >= multiprocessors ? 1 : splits_for(blocks, multiprocessors, k_tiles), k_tiles);
-  const int64_t waves = (blocks * plan.splits + multiprocessors - 1) / multiprocessors;
-  int64_t cycles = waves * plan.tiles_per_split * wgmma_tile_cycles(batch_rows);
-  if (plan.splits > 1) {
-    plan.workspace_floats = plan.splits * m * padded_n;
-    constexpr int64_t kBytesPerCycle = 1500;  // ~2.5 TB/s at ~1.7 GHz, for the whole GPU
-    constexpr int64_t kLaunchCycles = 3000;   // the epilogue kernel's launch and tail
-    cycles += 8 * plan.workspace_floats / kBytesPerCycle + kLaunchCycles;
+  std::pair<FragmentMmPlan, int64_t> best{plan, -1};
+  const int64_t max_splits = std::clamp<int64_t>(k_tiles / kMinTilesPerSplit, 1, kMaxWgmmaSplits);
+  for (int64_t splits = 1; splits <= max_splits; ++splits) {
+    set_splits(plan, splits, k_tiles);
+    if (plan.splits != splits) continue;  // the same split as a smaller count
+    const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
+    if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  return {plan, cycles};
+  best.first.workspace_floats = best.first.splits > 1 ? best.first.splits * m * padded_n : 0;
+  return best;
 }
 
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
