@@ -20,7 +20,15 @@ def cmake_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
         assert shutil.which(tool), f"{tool} is needed to build the C++ tests (apt-get install cmake)"
     build = tmp_path_factory.mktemp("cpp")
     subprocess.run(
-        ["cmake", "-S", str(ROOT), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release", f"-DPython3_EXECUTABLE={sys.executable}"],
+        [
+            "cmake",
+            "-S",
+            str(ROOT),
+            "-B",
+            str(build),
+            "-DCMAKE_BUILD_TYPE=Release",
+            f"-DPython3_EXECUTABLE={sys.executable}",
+        ],
         check=True,
         capture_output=True,
     )
