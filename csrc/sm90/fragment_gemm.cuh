@@ -1,12 +1,14 @@
 // How a call of the Hopper GEMM runs (torch-free): the split-K mma.sync kernel for batches of up
-// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh), the wgmma kernel above (fragment_wgmma_kernel.cuh)
-// with the batch tile and K split a cost estimate picks. The op (fragment_mm.cu) and the C++ benchmark both launch here.
+// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh), the wgmma kernel above
+// (fragment_wgmma_kernel.cuh) with the batch tile and K split a cost estimate picks. The op
+// (fragment_mm.cu) and the C++ benchmark both launch here.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <utility>
 
 #include "sm90/fragment_mm_kernel.cuh"
@@ -131,10 +133,14 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split, split ? workspace : nullptr,
                                 padded_n};
   cudaError_t status = cudaSuccess;
+  const auto launch_wgmma = [&](auto batch_rows) {
+    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(params, plan.splits, alpha, alpha_per_column, bias,
+                                                                  out, n, stream);
+  };
   switch (plan.batch_rows) {
-    case 64: status = launch_fragment_wgmma<T, 64>(params, plan.splits, alpha, alpha_per_column, bias, out, n, stream); break;
-    case 128: status = launch_fragment_wgmma<T, 128>(params, plan.splits, alpha, alpha_per_column, bias, out, n, stream); break;
-    case 256: status = launch_fragment_wgmma<T, 256>(params, plan.splits, alpha, alpha_per_column, bias, out, n, stream); break;
+    case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
+    case 128: status = launch_wgmma(std::integral_constant<int, 128>{}); break;
+    case 256: status = launch_wgmma(std::integral_constant<int, 256>{}); break;
     default:
       if (plan.n_tiles == 1) {
         launch_fragment_mm_partial<T, 1>(plan, params, stream);

@@ -86,7 +86,8 @@ __device__ __forceinline__ MagnitudeTables magnitude_tables() {
   const uint32_t unknown_zero = threadIdx.x >> 10;
   MagnitudeTables tables{};
   if constexpr (!std::is_same_v<T, __half>) {
-    tables.low[0] = MagnitudeBytes<T>::kLow[0] | unknown_zero, tables.low[1] = MagnitudeBytes<T>::kLow[1] | unknown_zero;
+    tables.low[0] = MagnitudeBytes<T>::kLow[0] | unknown_zero;
+    tables.low[1] = MagnitudeBytes<T>::kLow[1] | unknown_zero;
   }
   tables.high[0] = MagnitudeBytes<T>::kHigh[0] | unknown_zero;
   tables.high[1] = MagnitudeBytes<T>::kHigh[1] | unknown_zero;
@@ -142,8 +143,10 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 }
 
 // Partial products of one split: grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))).
+// kNTiles is 1 or 2: larger batches take the wgmma kernel.
 template <typename T, int kNTiles>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kernel(FragmentMmParams p) {
+  static_assert(kNTiles == 1 || kNTiles == 2, "a warp covers 8 or 16 batch rows");
   const int lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32;
   if (strip >= p.strips) return;
@@ -164,24 +167,20 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
   const MagnitudeTables tables = magnitude_tables<T>();
   // One tile. The lane works on block t of it (fragment_layout.h): its x operands for the four
   // steps are the 16 contiguous values of that block (two 16-byte loads a batch row, all issued
-  // before the MMAs for small batches; 8 bytes a step otherwise), and its weights share the two
-  // scales of rows g and g + 8. A block past K (the padding of the last tile) has zero codes and
-  // reads no x.
+  // before the MMAs), and its weights share the two scales of rows g and g + 8. A block past K
+  // (the padding of the last tile) has zero codes and reads no x.
   const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int64_t tile) {
     const int64_t block_k = tile * kFragmentK + int64_t{kBlockSize} * thread_in_group;
     const bool block_in_k = block_k < p.k;
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
-    constexpr bool kPreloadX = kNTiles <= 2;
-    uint4 x_block[kPreloadX ? kNTiles : 1][2] = {};
-    if constexpr (kPreloadX) {
+    uint4 x_block[kNTiles][2] = {};
 #pragma unroll
-      for (int j = 0; j < kNTiles; ++j) {
-        if (x_rows[j] != nullptr && block_in_k) {
-          const uint4* source = reinterpret_cast<const uint4*>(x_rows[j] + block_k);
-          x_block[j][0] = __ldg(source), x_block[j][1] = __ldg(source + 1);
-        }
+    for (int j = 0; j < kNTiles; ++j) {
+      if (x_rows[j] != nullptr && block_in_k) {
+        const uint4* source = reinterpret_cast<const uint4*>(x_rows[j] + block_k);
+        x_block[j][0] = __ldg(source), x_block[j][1] = __ldg(source + 1);
       }
     }
 #pragma unroll
@@ -190,14 +189,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
       decode_step<T>(step_codes[step], tables, scale, a);
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
-        uint32_t b[2] = {0, 0};  // x at columns 4s, 4s + 1 and 4s + 2, 4s + 3 of the block
-        if constexpr (kPreloadX) {
-          const uint4& half = x_block[j][step / 2];
-          b[0] = step % 2 ? half.z : half.x, b[1] = step % 2 ? half.w : half.y;
-        } else if (x_rows[j] != nullptr && block_in_k) {
-          const uint2 pair = __ldg(reinterpret_cast<const uint2*>(x_rows[j] + block_k + 4 * step));
-          b[0] = pair.x, b[1] = pair.y;
-        }
+        // x at columns 4s, 4s + 1 and 4s + 2, 4s + 3 of the block
+        const uint4& half = x_block[j][step / 2];
+        const uint32_t b[2] = {step % 2 ? half.z : half.x, step % 2 ? half.w : half.y};
         mma_m16n8k16<T>(acc[j], a, b);
       }
     }

@@ -213,7 +213,9 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     const int stage = static_cast<int>(i % kXStages);
     const uint4 tile_codes = next_codes;
     const uint32_t tile_scales = next_scales;
-    if (i + 1 < tiles && strip_exists) next_codes = __ldg(codes + 32 * (i + 1)), next_scales = __ldg(scales + 32 * (i + 1));
+    if (i + 1 < tiles && strip_exists) {
+      next_codes = __ldg(codes + 32 * (i + 1)), next_scales = __ldg(scales + 32 * (i + 1));
+    }
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
@@ -229,7 +231,9 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
       cute::warpgroup_wait<1>();  // the previous step is done: its A registers are free for the next one
       // At step 0 that previous step was the last of tile i - 1: its stage may be refilled, if the
       // producer will refill it.
-      if (step == 0 && i >= 1 && i - 1 + kXStages < tiles) barrier_arrive(empty_barrier(static_cast<int>((i - 1) % kXStages)));
+      if (step == 0 && i >= 1 && i - 1 + kXStages < tiles) {
+        barrier_arrive(empty_barrier(static_cast<int>((i - 1) % kXStages)));
+      }
     }
   }
   cute::warpgroup_wait<0>();
