@@ -4,7 +4,7 @@
 // (fragment_mm.cu) and the C++ benchmark both launch here.
 #pragma once
 
-#include <cuda_runtime_api.h>
+#include <cuda_runtime.h>  // cudaLaunchKernelEx
 
 #include <algorithm>
 #include <cstdint>
@@ -28,7 +28,7 @@ struct FragmentMmPlan {
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
   int64_t tiles_per_split;   // K tiles of one split
-  int64_t workspace_floats;  // the partial sums [splits, m, padded_n] when splits > 1 (mma.sync: always)
+  int64_t workspace_floats;  // wgmma with splits > 1: the partial sums [splits, m, padded_n]
 };
 
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
@@ -108,53 +108,61 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
   plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
   plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
-  set_splits(plan, splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles), k_tiles);
-  plan.workspace_floats = plan.splits * m * padded_n;
-  return plan;
+  // The splits of a tile meet in one cluster: at most kMaxClusterSplits of them.
+  const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
+  set_splits(plan, std::min(splits, kMaxClusterSplits), k_tiles);
+  return plan;  // no workspace
 }
 
+// The split-K kernel, its splits of a tile as one cluster.
 template <typename T, int kNTiles>
-void launch_fragment_mm_partial(const FragmentMmPlan& plan, const FragmentMmParams& params, cudaStream_t stream) {
-  const dim3 grid(static_cast<unsigned>(plan.strip_blocks), static_cast<unsigned>(plan.splits),
-                  static_cast<unsigned>(plan.m_blocks));
-  fragment_mm_partial_kernel<T, kNTiles><<<grid, kWarpsPerBlock * 32, 0, stream>>>(params);
+cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentMmParams& params,
+                                     const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(plan.strip_blocks), static_cast<unsigned>(plan.splits),
+                        static_cast<unsigned>(plan.m_blocks));
+  config.blockDim = dim3(kWarpsPerBlock * 32);
+  config.stream = stream;
+  cudaLaunchAttribute cluster{};
+  cluster.id = cudaLaunchAttributeClusterDimension;
+  cluster.val.clusterDim.x = 1;
+  cluster.val.clusterDim.y = static_cast<unsigned>(plan.splits);
+  cluster.val.clusterDim.z = 1;
+  config.attrs = &cluster;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles>, params, epilogue);
 }
 
-// Both kernels of one call on `stream`: x [m, k] (T), the prepared weight of padded_n rows,
-// `workspace` of plan.workspace_floats floats, alpha (one value or [n]), bias ([n] or null),
-// out [m, n]. Returns the launch status.
+// One call on `stream`: x [m, k] (T), the prepared weight of padded_n rows, `workspace` of
+// plan.workspace_floats floats, alpha (one value or [n]), bias ([n] or null), out [m, n].
+// Returns the launch status.
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const void* weight,
                                const void* weight_scale, int64_t padded_n, int64_t k_tiles, float* workspace,
                                const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
                                int multiprocessors, cudaStream_t stream) {
-  const bool split = plan.batch_rows == 0 || plan.splits > 1;
+  const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
+  const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
-                                padded_n / kFragmentRows, k_tiles, plan.tiles_per_split, split ? workspace : nullptr,
-                                padded_n};
+                                padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
+                                wgmma_split ? workspace : nullptr, padded_n};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
-    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(params, plan.splits, alpha, alpha_per_column, bias,
-                                                                  out, n, stream);
+    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(params, plan.splits, epilogue, stream);
   };
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
     case 128: status = launch_wgmma(std::integral_constant<int, 128>{}); break;
     case 256: status = launch_wgmma(std::integral_constant<int, 256>{}); break;
     default:
-      if (plan.n_tiles == 1) {
-        launch_fragment_mm_partial<T, 1>(plan, params, stream);
-      } else {
-        launch_fragment_mm_partial<T, 2>(plan, params, stream);
-      }
-      status = cudaGetLastError();
+      return plan.n_tiles == 1 ? launch_fragment_mm_split<T, 1>(plan, params, epilogue, stream)
+                               : launch_fragment_mm_split<T, 2>(plan, params, epilogue, stream);
   }
-  if (status != cudaSuccess || !split) return status;
+  if (status != cudaSuccess || !wgmma_split) return status;
   constexpr int kEpilogueThreads = 256;
   const int64_t grid =
       std::min<int64_t>((m * n + kEpilogueThreads - 1) / kEpilogueThreads, int64_t{8} * multiprocessors);
-  fragment_mm_epilogue_kernel<T><<<grid, kEpilogueThreads, 0, stream>>>(workspace, plan.splits, m, n, padded_n, alpha,
-                                                                        alpha_per_column, bias, out);
+  fragment_mm_epilogue_kernel<T><<<grid, kEpilogueThreads, 0, stream>>>(workspace, plan.splits, m, padded_n, epilogue);
   return cudaGetLastError();
 }
 

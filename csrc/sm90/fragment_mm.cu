@@ -1,6 +1,7 @@
 // nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public
-// op's CUDA entry in _C with checked arguments: plans the call, takes the split-K workspace from
-// the caching allocator and launches the kernels (fragment_gemm.cuh) on the current stream.
+// op's CUDA entry in _C with checked arguments: plans the call, takes the workspace of a split
+// wgmma call from the caching allocator and launches the kernels (fragment_gemm.cuh) on the
+// current stream.
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>

@@ -9,12 +9,17 @@
 // signs ORed in, one packed multiply by the block scale), and mma.sync m16n8k16 multiplies them
 // with x's operands, 16 contiguous values a lane and tile, read straight from global memory (x
 // is small and shared by every warp: it lives in L2 and L1).
-// Partial sums go to an fp32 buffer [splits, M, padded_n]; a second kernel adds the splits in
-// order (deterministic), applies alpha, adds the bias and rounds once to the output type.
+// The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
+// each leaves its fp32 sums in its shared memory, and the first reads all of them through the
+// cluster's distributed shared memory, adds them in split order (deterministic), applies alpha,
+// adds the bias and rounds once to the output type. No workspace, no second kernel.
+// (fragment_mm_epilogue_kernel does the same sum from a global buffer for the wgmma kernel's
+// splits.)
 #pragma once
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
+#include <cooperative_groups.h>
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
@@ -36,9 +41,28 @@ struct FragmentMmParams {
   int64_t strips;
   int64_t k_tiles;
   int64_t k_tiles_per_split;
-  float* partial;  // [splits, m, padded_n]
+  float* partial;  // [splits, m, padded_n]: the wgmma kernel's split sums, or null
   int64_t padded_n;
 };
+
+// Where the results go: out [m, n] = alpha * sum + bias, alpha one value or [n], bias [n] or null.
+template <typename T>
+struct FragmentMmEpilogue {
+  const float* alpha;
+  bool alpha_per_column;
+  const T* bias;
+  T* out;
+  int64_t n;
+
+  __device__ void store(int64_t row, int64_t column, float sum) const {
+    float value = alpha[alpha_per_column ? column : 0] * sum;
+    if (bias != nullptr) value += cuda::to_float(bias[column]);
+    out[row * n + column] = cuda::from_float<T>(value);
+  }
+};
+
+// Splits of one output tile in a cluster: the portable cluster size.
+constexpr int64_t kMaxClusterSplits = 8;
 
 // The 16-bit patterns of the E2M1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 in T, as byte tables a
 // byte permute reads with a code's three magnitude bits as index: their low bytes (all zero for
@@ -142,17 +166,22 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
   }
 }
 
-// Partial products of one split: grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))).
-// kNTiles is 1 or 2: larger batches take the wgmma kernel.
+// grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
+// (1, splits, 1) with splits <= kMaxClusterSplits. kNTiles is 1 or 2: larger batches take the
+// wgmma kernel.
 template <typename T, int kNTiles>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kernel(FragmentMmParams p) {
+__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+    fragment_mm_split_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
   static_assert(kNTiles == 1 || kNTiles == 2, "a warp covers 8 or 16 batch rows");
-  const int lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
-  const int64_t strip = blockIdx.x * int64_t{kWarpsPerBlock} + threadIdx.x / 32;
-  if (strip >= p.strips) return;
+  // A split's sums, [warp][value][lane]: a warp's stores and loads are conflict-free.
+  __shared__ float split_sums[kWarpsPerBlock][4 * kNTiles][32];
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
+  const int64_t strip = blockIdx.x * int64_t{kWarpsPerBlock} + warp;
+  // A strip past the weight computes nothing but still meets the cluster barriers.
+  const bool strip_exists = strip < p.strips;
   const int64_t split = blockIdx.y, m_base = blockIdx.z * int64_t{8 * kNTiles};
   const int64_t tile_begin = split * p.k_tiles_per_split;
-  const int64_t tile_end = min(tile_begin + p.k_tiles_per_split, p.k_tiles);
+  const int64_t tile_end = strip_exists ? min(tile_begin + p.k_tiles_per_split, p.k_tiles) : tile_begin;
   const T* x = static_cast<const T*>(p.x);
 
   // This lane's rows of x (its B fragment columns), or null past m.
@@ -223,30 +252,42 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32) fragment_mm_partial_kerne
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
-  const int64_t n_row = strip * kFragmentRows + group;
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
-      if (row < p.m) p.partial[(split * p.m + row) * p.padded_n + n_row + 8 * (c / 2)] = acc[j][c];
+    for (int c = 0; c < 4; ++c) split_sums[warp][4 * j + c][lane] = acc[j][c];
+  }
+  namespace cg = cooperative_groups;
+  const cg::cluster_group cluster = cg::this_cluster();
+  cluster.sync();  // every split's sums are in its shared memory
+  if (cluster.block_rank() == 0 && strip_exists) {
+    const int splits = static_cast<int>(cluster.num_blocks());
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
+        const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
+        if (row >= p.m || column >= epilogue.n) continue;
+        float sum = 0.0f;
+        for (int r = 0; r < splits; ++r) sum += *cluster.map_shared_rank(&split_sums[warp][4 * j + c][lane], r);
+        epilogue.store(row, column, sum);
+      }
     }
   }
+  cluster.sync();  // the other splits keep their shared memory until the first has read it
 }
 
 // out[m, j] = alpha * (sum over splits) + bias[j], for j < n; one thread per output.
 template <typename T>
 __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, int64_t splits, int64_t m,
-                                            int64_t n, int64_t padded_n, const float* __restrict__ alpha,
-                                            bool alpha_per_column, const T* __restrict__ bias, T* __restrict__ out) {
-  for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < m * n;
+                                            int64_t padded_n, FragmentMmEpilogue<T> epilogue) {
+  for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < m * epilogue.n;
        index += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t row = index / n, column = index % n;
+    const int64_t row = index / epilogue.n, column = index % epilogue.n;
     float sum = 0.0f;
     for (int64_t s = 0; s < splits; ++s) sum += partial[(s * m + row) * padded_n + column];
-    float value = alpha[alpha_per_column ? column : 0] * sum;
-    if (bias != nullptr) value += cuda::to_float(bias[column]);
-    out[index] = cuda::from_float<T>(value);
+    epilogue.store(row, column, sum);
   }
 }
 

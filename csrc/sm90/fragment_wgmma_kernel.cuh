@@ -186,8 +186,7 @@ __device__ __forceinline__ void produce_x(const FragmentMmParams& p, int64_t m_b
 // x_stages_bytes<kBatchRows>() bytes of dynamic shared memory.
 template <typename T, int kBatchRows>
 __global__ void __launch_bounds__(kWgmmaThreads, 1)
-    fragment_wgmma_kernel(FragmentMmParams p, const float* alpha, bool alpha_per_column, const T* bias, T* out,
-                          int64_t n) {
+    fragment_wgmma_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
   extern __shared__ __align__(1024) uint8_t x_stages[];
   const uint32_t stages_address = static_cast<uint32_t>(__cvta_generic_to_shared(x_stages));
   const int64_t m_base = blockIdx.z * int64_t{kBatchRows};
@@ -250,10 +249,8 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
       if (row >= p.m || column >= p.padded_n) continue;
       if (partial_sums) {
         p.partial[(split * p.m + row) * p.padded_n + column] = acc[4 * j + c];
-      } else if (column < n) {
-        float value = alpha[alpha_per_column ? column : 0] * acc[4 * j + c];
-        if (bias != nullptr) value += cuda::to_float(bias[column]);
-        out[row * n + column] = cuda::from_float<T>(value);
+      } else if (column < epilogue.n) {
+        epilogue.store(row, column, acc[4 * j + c]);
       }
     }
   }
@@ -262,8 +259,8 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With splits > 1
 // `params.partial` receives the sums of each split, else it must be null and `out` the result.
 template <typename T, int kBatchRows>
-cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits, const float* alpha,
-                                  bool alpha_per_column, const T* bias, T* out, int64_t n, cudaStream_t stream) {
+cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits,
+                                  const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
   constexpr int kSharedBytes = x_stages_bytes<kBatchRows>();
   // More than 48 KB of dynamic shared memory needs an opt-in, once per kernel and device.
   static std::atomic<uint64_t> opted_in_devices{0};
@@ -279,7 +276,7 @@ cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
   fragment_wgmma_kernel<T, kBatchRows>
-      <<<grid, kWgmmaThreads, kSharedBytes, stream>>>(params, alpha, alpha_per_column, bias, out, n);
+      <<<grid, kWgmmaThreads, kSharedBytes, stream>>>(params, epilogue);
   return cudaGetLastError();
 }
 
