@@ -182,35 +182,41 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int64_t split = blockIdx.y, m_base = blockIdx.z * int64_t{8 * kNTiles};
   const int64_t tile_begin = split * p.k_tiles_per_split;
   const int64_t tile_end = strip_exists ? min(tile_begin + p.k_tiles_per_split, p.k_tiles) : tile_begin;
-  const T* x = static_cast<const T*>(p.x);
+  // 32-bit arithmetic in the loop: a split's tile count and a lane's tile limit fit an int.
+  const int tiles = static_cast<int>(tile_end - tile_begin);
+  // This lane's block of a tile lies inside K up to tile `last_tile_in_k` of the split (K is a
+  // multiple of 16; past it the codes are zero and x is not read).
+  const int64_t lane_k = tile_begin * kFragmentK + kBlockSize * thread_in_group;
+  const int last_tile_in_k = lane_k >= p.k ? -1 : static_cast<int>((p.k - 1 - lane_k) / kFragmentK);
 
-  // This lane's rows of x (its B fragment columns), or null past m.
-  const T* x_rows[kNTiles];
+  // This lane's rows of x (its B fragment columns): a row past m reads row 0's address with its
+  // loads switched off, and multiplies as zeros.
+  const T* x_blocks[kNTiles];  // the row's block t of the split's first tile
+  bool row_in_m[kNTiles];
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
     const int64_t row = m_base + 8 * j + group;
-    x_rows[j] = row < p.m ? x + row * p.k : nullptr;
+    row_in_m[j] = row < p.m;
+    x_blocks[j] = static_cast<const T*>(p.x) + (row_in_m[j] ? row * p.k : 0) + lane_k;
   }
 
   float acc[kNTiles][4] = {};
   const MagnitudeTables tables = magnitude_tables<T>();
-  // One tile. The lane works on block t of it (fragment_layout.h): its x operands for the four
-  // steps are the 16 contiguous values of that block (two 16-byte loads a batch row, all issued
-  // before the MMAs), and its weights share the two scales of rows g and g + 8. A block past K
-  // (the padding of the last tile) has zero codes and reads no x.
-  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int64_t tile) {
-    const int64_t block_k = tile * kFragmentK + int64_t{kBlockSize} * thread_in_group;
-    const bool block_in_k = block_k < p.k;
+  // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
+  // operands for the four steps are the 16 contiguous values of that block (two 16-byte loads a
+  // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
+  // g + 8.
+  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i) {
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
-    uint4 x_block[kNTiles][2] = {};
+    uint4 x_block[kNTiles][2];
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
-      if (x_rows[j] != nullptr && block_in_k) {
-        const uint4* source = reinterpret_cast<const uint4*>(x_rows[j] + block_k);
-        x_block[j][0] = __ldg(source), x_block[j][1] = __ldg(source + 1);
-      }
+      const uint4* source = reinterpret_cast<const uint4*>(x_blocks[j] + i * kFragmentK);
+      const bool load = row_in_m[j] && i <= last_tile_in_k;
+      x_block[j][0] = load ? __ldg(source) : make_uint4(0, 0, 0, 0);
+      x_block[j][1] = load ? __ldg(source + 1) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
@@ -230,14 +236,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   const int64_t first_tile = strip * p.k_tiles + tile_begin;
   const uint4* codes = p.codes + first_tile * 32 + lane;
   const uint16_t* scales = p.scales + first_tile * 32 + lane;
-  const int64_t tiles = tile_end - tile_begin;
   uint4 next_codes[2] = {};
   uint32_t next_scales[2] = {};
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
     if (i < tiles) next_codes[i] = __ldg(codes + 32 * i), next_scales[i] = __ldg(scales + 32 * i);
   }
-  for (int64_t i = 0; i < tiles; i += 2) {
+  for (int i = 0; i < tiles; i += 2) {
     const uint4 codes0 = next_codes[0], codes1 = next_codes[1];
     const uint32_t scales0 = next_scales[0], scales1 = next_scales[1];
 #pragma unroll
@@ -247,8 +252,8 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         next_scales[ahead] = __ldg(scales + 32 * (i + 2 + ahead));
       }
     }
-    process_tile(codes0, scales0, tile_begin + i);
-    if (i + 1 < tiles) process_tile(codes1, scales1, tile_begin + i + 1);
+    process_tile(codes0, scales0, i);
+    if (i + 1 < tiles) process_tile(codes1, scales1, i + 1);
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
