@@ -173,11 +173,12 @@ def unprepare_weights_for_nvfp4_flashinfer_trtllm(
 # and a checkpoint byte of it is 32 * tile + 8 * t + 2 * step + high (lane t takes block t of the
 # tile, four columns a step); the prepared order is strip, tile, lane (g, t), step, register
 # (high, h). Each lane's word of one step holds its eight codes c0..c7 (c_2r, c_2r+1 the low and
-# high nibble of register r's byte): the magnitude of c_i in bits 4i..4i+2, and the sign bits in
-# the slots 4j + 3 in the order below, which puts each register's two signs 16 bits apart.
+# high nibble of register r's byte): c_2r's magnitude bits m0..m2 and sign at the bits of
+# _CODE_BITS[r], c_2r+1 at the same bits plus 16, so that one shift and mask turns a register
+# into bf16 values for most registers.
 _FRAGMENT_CODES_ORDER = (0, 3, 2, 4, 5, 6, 1)  # from (strip, h, g, tile, t, step, high)
 _FRAGMENT_SCALES_ORDER = (0, 3, 2, 4, 1)  # from (strip, h, g, tile, t): scales of rows g, g + 8 together
-_SIGN_SLOT_CODES = (0, 2, 4, 6, 1, 3, 5, 7)  # the code whose sign bit sits in slot j (bit 4j + 3)
+_CODE_BITS = (((0, 1, 2), 9), ((3, 4, 5), 12), ((6, 7, 8), 15), ((10, 11, 13), 14))  # (m0, m1, m2), sign
 
 
 def _inverse(order: tuple[int, ...]) -> tuple[int, ...]:
@@ -194,17 +195,32 @@ def _codes_to_words(codes: torch.Tensor) -> torch.Tensor:
     return (codes[..., 0::2] | (codes[..., 1::2] << 4)).to(torch.uint8)
 
 
+def _code_bit_places() -> list[tuple[int, int, int]]:
+    """(code index c_2r+half, bit of the code, bit of the word) for every bit of a step word."""
+    places = []
+    for register, (magnitude, sign) in enumerate(_CODE_BITS):
+        for half in range(2):
+            code = 2 * register + half
+            places += [(code, bit, place + 16 * half) for bit, place in enumerate(magnitude)]
+            places.append((code, 3, sign + 16 * half))
+    return places
+
+
 def _encode_fragment_words(words: torch.Tensor) -> torch.Tensor:
-    codes = _words_to_codes(words)
-    encoded = (codes & 0x7) | (codes[..., list(_SIGN_SLOT_CODES)] & 0x8)
-    return _codes_to_words(encoded)
+    codes = _words_to_codes(words).to(torch.int64)
+    encoded = torch.zeros(codes.shape[:-1], dtype=torch.int64, device=codes.device)
+    for code, bit, place in _code_bit_places():
+        encoded |= ((codes[..., code] >> bit) & 1) << place
+    return torch.stack([(encoded >> (8 * i)) & 0xFF for i in range(4)], dim=-1).to(torch.uint8)
 
 
 def _decode_fragment_words(words: torch.Tensor) -> torch.Tensor:
-    nibbles = _words_to_codes(words)
-    signs = torch.empty_like(nibbles)
-    signs[..., list(_SIGN_SLOT_CODES)] = nibbles & 0x8
-    return _codes_to_words((nibbles & 0x7) | signs)
+    bytes_ = words.to(torch.int64)
+    encoded = bytes_[..., 0] | (bytes_[..., 1] << 8) | (bytes_[..., 2] << 16) | (bytes_[..., 3] << 24)
+    codes = torch.zeros((*encoded.shape, 8), dtype=torch.int64, device=encoded.device)
+    for code, bit, place in _code_bit_places():
+        codes[..., code] |= ((encoded >> place) & 1) << bit
+    return _codes_to_words(codes)
 
 
 def prepare_weights_for_nvfp4_sm90(

@@ -55,16 +55,16 @@ def test_prepare_round_trip(n: int, k: int):
     back, back_scale = nvfp4.unprepare_weights_for_nvfp4_sm90(weight, weight_scale, n, k)
     assert torch.equal(back, packed)
     assert torch.equal(back_scale.view(torch.uint8), scale.view(torch.uint8))
-    # The padding is zero: the prepared tensors hold the checkpoint's codes (magnitudes stay in their
-    # nibble, signs move within a word) and scales, and zeros only.
-    assert nibble_sums(weight) == nibble_sums(packed)
+    # The padding is zero: the prepared tensors hold the checkpoint's code bits (moved within a
+    # word, never made) and scales, and zeros only.
+    assert set_bits(weight) == set_bits(packed)
     assert int(weight_scale.view(torch.uint8).sum()) == int(scale.view(torch.uint8).sum())
 
 
-def nibble_sums(packed: torch.Tensor) -> tuple[int, int]:
-    """(sum of the code magnitudes, number of sign bits set) of packed codes."""
-    nibbles = reference.unpack_codes(packed).long()
-    return int((nibbles & 0x7).sum()), int((nibbles >> 3).sum())
+def set_bits(packed: torch.Tensor) -> int:
+    """The number of bits set in a uint8 (or float4_e2m1fn_x2) tensor."""
+    values = packed.view(torch.uint8).long()
+    return int(sum(((values >> bit) & 1).sum() for bit in range(8)))
 
 
 def test_prepare_keeps_float4_dtype():
@@ -76,9 +76,9 @@ def test_prepare_keeps_float4_dtype():
 def test_fragment_layout_definition():
     """Each prepared word is what csrc/include/nvfp4/fragment_layout.h says: lane l = 4g + t of tile
     (strip, tile), step s, holds the bytes of registers a0..a3 = (row g, k 16t+4s (+1)), (row g+8,
-    same k), (row g, k 16t+4s+2 (+1)), (row g+8, k 16t+4s+2 (+1)), their codes c0..c7 re-encoded as
-    magnitude of c_i in bits 4i..4i+2 and the sign of code SIGN_SLOT_CODES[j] in bit 4j+3; the
-    tile's scales are (row g, row g+8) of block t, for each lane."""
+    same k), (row g, k 16t+4s+2 (+1)), (row g+8, k 16t+4s+2 (+1)), their codes c0..c7 re-encoded
+    with c_2r's magnitude bits and sign at the bits code_bits[r] names and c_2r+1's 16 bits
+    higher; the tile's scales are (row g, row g+8) of block t, for each lane."""
     n, k = 32, 128
     packed, scale, _ = checkpoint_weight(n, k, seed=11)
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
@@ -86,7 +86,7 @@ def test_fragment_layout_definition():
     words = words[:, 0] | (words[:, 1] << 8) | (words[:, 2] << 16) | (words[:, 3] << 24)
     scales = weight_scale.view(torch.uint8).flatten()
     scale_bytes = scale.view(torch.uint8)
-    sign_slot_codes = (0, 2, 4, 6, 1, 3, 5, 7)
+    code_bits = (((0, 1, 2), 9), ((3, 4, 5), 12), ((6, 7, 8), 15), ((10, 11, 13), 14))  # (m0, m1, m2), sign
     tiles = k // FRAGMENT_K
     for strip, tile, lane, step in itertools.product(range(n // 16), range(tiles), range(32), range(4)):
         group, thread = divmod(lane, 4)
@@ -96,8 +96,12 @@ def test_fragment_layout_definition():
             k_index = FRAGMENT_K * tile + 16 * thread + 4 * step + 2 * (register // 2)
             byte = int(packed[row, k_index // 2])
             codes += [byte & 0xF, byte >> 4]
-        expected = sum((code & 0x7) << (4 * i) for i, code in enumerate(codes))
-        expected += sum(((codes[c] >> 3) & 1) << (4 * slot + 3) for slot, c in enumerate(sign_slot_codes))
+        expected = 0
+        for register, (magnitude, sign) in enumerate(code_bits):
+            for half in range(2):
+                code = codes[2 * register + half]
+                expected |= ((code >> 3) & 1) << (sign + 16 * half)
+                expected |= sum(((code >> b) & 1) << (place + 16 * half) for b, place in enumerate(magnitude))
         assert int(words[((strip * tiles + tile) * 32 + lane) * 4 + step]) == expected
     positions = itertools.product(range(n // 16), range(tiles), range(8), range(4), range(2))
     for strip, tile, group, block, half in positions:

@@ -45,7 +45,12 @@ struct FragmentMmParams {
   int64_t padded_n;
 };
 
-// Where the results go: out [m, n] = alpha * sum + bias, alpha one value or [n], bias [n] or null.
+// The decode produces e2m1 * sf * 2^-7 (see decode_step): the epilogues multiply the fp32 sums
+// by this, which is exact.
+constexpr float kDecodeUnscale = 128.0f;
+
+// Where the results go: out [m, n] = alpha * sum + bias, alpha one value or [n], bias [n] or null;
+// `sum` is what the kernels accumulate (the decode's scale still in it).
 template <typename T>
 struct FragmentMmEpilogue {
   const float* alpha;
@@ -55,7 +60,7 @@ struct FragmentMmEpilogue {
   int64_t n;
 
   __device__ void store(int64_t row, int64_t column, float sum) const {
-    float value = alpha[alpha_per_column ? column : 0] * sum;
+    float value = alpha[alpha_per_column ? column : 0] * (sum * kDecodeUnscale);
     if (bias != nullptr) value += cuda::to_float(bias[column]);
     out[row * n + column] = cuda::from_float<T>(value);
   }
@@ -64,85 +69,55 @@ struct FragmentMmEpilogue {
 // Splits of one output tile in a cluster: the portable cluster size.
 constexpr int64_t kMaxClusterSplits = 8;
 
-// The 16-bit patterns of the E2M1 magnitudes 0, 0.5, 1, 1.5, 2, 3, 4, 6 in T, as byte tables a
-// byte permute reads with a code's three magnitude bits as index: their low bytes (all zero for
-// fp16) and their high bytes, each table in two 32-bit words.
-template <typename T>
-struct MagnitudeBytes;
-template <>
-struct MagnitudeBytes<__nv_bfloat16> {  // 0x0000 3F00 3F80 3FC0 4000 4040 4080 40C0
-  static constexpr uint32_t kLow[2] = {0xC0800000u, 0xC0804000u};
-  static constexpr uint32_t kHigh[2] = {0x3F3F3F00u, 0x40404040u};
-};
-template <>
-struct MagnitudeBytes<__half> {  // 0x0000 3800 3C00 3E00 4000 4200 4400 4600
-  static constexpr uint32_t kHigh[2] = {0x3E3C3800u, 0x46444240u};
-};
-
 template <typename T>
 using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
 
-// The two block scales of a lane's block (rows g and g + 8: two E4M3 bytes, row g's in the low byte),
-// each as a pair of T holding it twice. E4M3 -> fp16 is exact, and so is fp16 -> bf16 for these.
+
+// The two block scales of a lane's block (rows g and g + 8: two E4M3 bytes, row g's in the low
+// byte), each as a pair of T holding it twice, times 2^119 for bf16 and 2^7 for fp16 (see
+// decode_step). E4M3 -> fp16 is exact; so are the power-of-two products (at most 1.75 * 2^127 in
+// bf16, 57344 in fp16) and the rounding to bf16 of a value with 4 significant bits.
 template <typename T>
 __device__ __forceinline__ void scale_pairs(uint32_t two_bytes, Pair<T> (&pairs)[2]) {
   uint32_t bits;
   asm("cvt.rn.f16x2.e4m3x2 %0, %1;" : "=r"(bits) : "h"(static_cast<uint16_t>(two_bytes)));
   const __half2 both = *reinterpret_cast<const __half2*>(&bits);
   if constexpr (std::is_same_v<T, __half>) {
-    pairs[0] = __low2half2(both), pairs[1] = __high2half2(both);
+    const __half2 scaled = __hmul2(both, __float2half2_rn(128.0f));
+    pairs[0] = __low2half2(scaled), pairs[1] = __high2half2(scaled);
   } else {
+    constexpr float kTwoTo119 = 0x1p119f;
     const float2 values = __half22float2(both);
-    pairs[0] = __float2bfloat162_rn(values.x), pairs[1] = __float2bfloat162_rn(values.y);
+    pairs[0] = __float2bfloat162_rn(values.x * kTwoTo119), pairs[1] = __float2bfloat162_rn(values.y * kTwoTo119);
   }
-}
-
-// The magnitude tables in registers for a whole kernel. ORed with a zero the compiler cannot see
-// (threadIdx.x >> 10: blocks have at most 1024 threads), they are values rather than constants,
-// so they stay in registers instead of being re-materialised before every permute.
-struct MagnitudeTables {
-  uint32_t low[2];
-  uint32_t high[2];
-};
-
-template <typename T>
-__device__ __forceinline__ MagnitudeTables magnitude_tables() {
-  const uint32_t unknown_zero = threadIdx.x >> 10;
-  MagnitudeTables tables{};
-  if constexpr (!std::is_same_v<T, __half>) {
-    tables.low[0] = MagnitudeBytes<T>::kLow[0] | unknown_zero;
-    tables.low[1] = MagnitudeBytes<T>::kLow[1] | unknown_zero;
-  }
-  tables.high[0] = MagnitudeBytes<T>::kHigh[0] | unknown_zero;
-  tables.high[1] = MagnitudeBytes<T>::kHigh[1] | unknown_zero;
-  return tables;
 }
 
 // The four A registers of one k16 step from its code word (fragment layout): each holds the exact
-// pair e2m1 * sf in T. Magnitudes: a byte permute per table and half word picks the bytes of four
-// codes; a second permute interleaves low and high bytes into two registers. Signs: register r's
-// two sign bits sit 16 bits apart in the word, so one shift puts them on bits 15 and 31. Every
-// product e2m1 * sf has at most 6 significant bits within [2^-10, 2688]: exact in fp16 and bf16.
+// pair e2m1 * sf * 2^-7 in T. A code's magnitude bits (e1 e0 m) on bits 6..8 of a bf16, its sign
+// on bit 15, are the bf16 e2m1 * 2^-126 (exponent e, and for e = 0 the subnormal 0.5 m * 2^-126);
+// on bits 9..11 of an fp16 they are e2m1 * 2^-14 the same way. The word keeps each register's two
+// codes 16 bits apart, so a shift and a mask place both (fragment_layout.h: one shift for bf16
+// registers 0..2). The scale pair carries 2^119 (bf16) or 2^7 (fp16): the product has at most 6
+// significant bits, none below 2^-24, and at most 21 in magnitude: exact in either type.
 template <typename T>
-__device__ __forceinline__ void decode_step(uint32_t word, const MagnitudeTables& tables, const Pair<T> (&scale)[2],
-                                            uint32_t (&a)[4]) {
-#pragma unroll
-  for (int half = 0; half < 2; ++half) {
-    const uint32_t selector = (word >> (16 * half)) & 0x7777u;
-    const uint32_t high = __byte_perm(tables.high[0], tables.high[1], selector);
-    if constexpr (std::is_same_v<T, __half>) {
-      a[2 * half] = __byte_perm(high, 0u, 0x1404u);      // [0, high byte of code 0, 0, of code 1]
-      a[2 * half + 1] = __byte_perm(high, 0u, 0x3424u);  // codes 2 and 3
-    } else {
-      const uint32_t low = __byte_perm(tables.low[0], tables.low[1], selector);
-      a[2 * half] = __byte_perm(low, high, 0x5140u);
-      a[2 * half + 1] = __byte_perm(low, high, 0x7362u);
-    }
+__device__ __forceinline__ void decode_step(uint32_t word, const Pair<T> (&scale)[2], uint32_t (&a)[4]) {
+  uint32_t bits[4];
+  if constexpr (std::is_same_v<T, __half>) {
+    constexpr uint32_t kMagnitude = 0x0E000E00u, kSign = 0x80008000u;  // bits 9..11 and 15 of each half
+    bits[0] = ((word << 9) & kMagnitude) | ((word << 6) & kSign);
+    bits[1] = ((word << 6) & kMagnitude) | ((word << 3) & kSign);
+    bits[2] = ((word << 3) & kMagnitude) | (word & kSign);
+    bits[3] = ((word >> 1) & 0x06000600u) | ((word >> 2) & 0x08000800u) | ((word << 1) & kSign);
+  } else {
+    constexpr uint32_t kCode = 0x81C081C0u;  // bits 6..8 and 15 of each half
+    bits[0] = (word << 6) & kCode;
+    bits[1] = (word << 3) & kCode;
+    bits[2] = word & kCode;
+    bits[3] = ((word >> 4) & 0x00C000C0u) | ((word >> 5) & 0x01000100u) | ((word << 1) & 0x80008000u);
   }
 #pragma unroll
   for (int r = 0; r < 4; ++r) {
-    const uint32_t signed_bits = a[r] | ((word << (12 - 4 * r)) & 0x80008000u);
-    Pair<T> value = *reinterpret_cast<const Pair<T>*>(&signed_bits);
+    Pair<T> value = *reinterpret_cast<const Pair<T>*>(&bits[r]);
     value = __hmul2(value, scale[r % 2]);  // a0, a2: row g; a1, a3: row g + 8
     a[r] = *reinterpret_cast<const uint32_t*>(&value);
   }
@@ -201,7 +176,6 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 
   float acc[kNTiles][4] = {};
-  const MagnitudeTables tables = magnitude_tables<T>();
   // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
   // operands for the four steps are the 16 contiguous values of that block (two 16-byte loads a
   // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
@@ -221,7 +195,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
       uint32_t a[4];
-      decode_step<T>(step_codes[step], tables, scale, a);
+      decode_step<T>(step_codes[step], scale, a);
 #pragma unroll
       for (int j = 0; j < kNTiles; ++j) {
         // x at columns 4s, 4s + 1 and 4s + 2, 4s + 3 of the block

@@ -200,7 +200,6 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
-  const MagnitudeTables tables = magnitude_tables<T>();
   const uint4* codes = p.codes + (strip * p.k_tiles + tile_begin) * 32 + lane;
   const uint16_t* scales = p.scales + (strip * p.k_tiles + tile_begin) * 32 + lane;
 
@@ -222,7 +221,7 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     barrier_sync(full_barrier(stage));
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
-      decode_step<T>(step_codes[step], tables, scale, a[step % 2]);
+      decode_step<T>(step_codes[step], scale, a[step % 2]);
       cute::warpgroup_arrive();
       wgmma_step<T, kBatchRows>(acc, a[step % 2], x_step_descriptor(stage_address, step),
                                 std::make_index_sequence<kBatchRows / 2>{});

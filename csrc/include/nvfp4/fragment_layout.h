@@ -13,11 +13,13 @@
 // and the B fragment of x pairs the same columns, so a lane's x operands for a whole tile are 16
 // contiguous values, and all its weights in a tile share two block scales (rows g and g + 8 of
 // block t). The lane's 16 bytes: for each step, one 32-bit word holding the codes c0..c7 of
-// a0..a3 (register r's two codes are one checkpoint byte: c_2r the low nibble, the even k). The
-// word keeps the magnitude (bits 0..2) of c_i in bits 4i..4i+2, so a byte permute with 0x7777 as
-// selector looks up four 16-bit magnitudes at once, and puts the sign bits in the slots 4j + 3
-// in the order c0, c2, c4, c6, c1, c3, c5, c7, so that register r's two signs sit 16 bits apart
-// and one shift by 12 - 4r takes both to bits 15 and 31.
+// a0..a3 (register r's two codes are one checkpoint byte: c_2r the low nibble, the even k): c_2r
+// in the low half of the word, c_2r+1 at the same places of the high half, each code's three
+// magnitude bits m0..m2 and its sign at the bits of kCodeBits[r]. The places are chosen so that
+// a shift and a mask put a code's magnitude bits on bits 6..8 of a bf16 and its sign on bit 15,
+// which is the bf16 e2m1 * 2^-126 exactly (subnormal codes included): register r = (word << 6 -
+// 3r) & 0x81C081C0 for r < 3; register 3's bits do not fit that pattern (four 3-plus-1-bit groups
+// with the sign 9 above cannot tile 16 bits) and take three shifts.
 // The tile's 64 scale bytes hold, for group g, block t: the scale of row g, then of row g + 8.
 #pragma once
 
@@ -37,8 +39,13 @@ constexpr int64_t kFragmentTileScales = kFragmentRows * kFragmentK / kBlockSize;
 NVFP4_HOST_DEVICE int64_t fragment_padded_rows(int64_t n) { return round_up(n, kFragmentRows); }
 NVFP4_HOST_DEVICE int64_t fragment_padded_k(int64_t k) { return round_up(k, kFragmentK); }
 
-// The code slot whose sign bit sits in slot j (bit 4j + 3) of a word.
-constexpr int kSignSlotCodes[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+// Where register r's low code (c_2r) keeps its magnitude bits m0, m1, m2 and its sign in the low
+// half of a step word; its high code (c_2r+1) sits 16 bits higher.
+struct CodeBits {
+  int magnitude[3];
+  int sign;
+};
+constexpr CodeBits kCodeBits[4] = {{{0, 1, 2}, 9}, {{3, 4, 5}, 12}, {{6, 7, 8}, 15}, {{10, 11, 13}, 14}};
 
 // The 4-bit E2M1 code of weight element (row, k) of a weight in the fragment layout with
 // `k_tiles` tiles per strip, on the host: the layout's definition read backwards (the C++
@@ -47,12 +54,13 @@ inline uint8_t fragment_code(const uint8_t* weight, int64_t k_tiles, int64_t row
   const int64_t strip = row / kFragmentRows, tile = k / kFragmentK, block = (k % kFragmentK) / kBlockSize;
   const int64_t group = row % 8, h = (row % kFragmentRows) / 8;
   const int64_t step = (k % kBlockSize) / 4, column = k % 4;  // the four columns of one step
-  const int code = static_cast<int>(2 * (2 * (column / 2) + h) + column % 2);
+  const int reg = static_cast<int>(2 * (column / 2) + h), half = static_cast<int>(column % 2);
   const uint8_t* word = weight + ((strip * k_tiles + tile) * 32 + group * 4 + block) * 16 + step * 4;
   const uint32_t bits = word[0] | (word[1] << 8) | (word[2] << 16) | (static_cast<uint32_t>(word[3]) << 24);
-  int slot = 0;
-  while (kSignSlotCodes[slot] != code) ++slot;
-  return static_cast<uint8_t>(((bits >> (4 * code)) & 0x7u) | (((bits >> (4 * slot + 3)) & 0x1u) << 3));
+  const CodeBits& places = kCodeBits[reg];
+  uint32_t code = ((bits >> (places.sign + 16 * half)) & 0x1u) << 3;
+  for (int b = 0; b < 3; ++b) code |= ((bits >> (places.magnitude[b] + 16 * half)) & 0x1u) << b;
+  return static_cast<uint8_t>(code);
 }
 
 // The E4M3 block-scale byte of weight element (row, k) in the fragment layout.
