@@ -160,27 +160,29 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   // 32-bit arithmetic in the loop: a split's tile count and a lane's tile limit fit an int.
   const int tiles = static_cast<int>(tile_end - tile_begin);
   // This lane's block of a tile lies inside K up to tile `last_tile_in_k` of the split (K is a
-  // multiple of 16; past it the codes are zero and x is not read).
+  // multiple of 16; past it the codes are zero and x is not read); the first `full_tiles` tiles
+  // lie inside K for every lane.
   const int64_t lane_k = tile_begin * kFragmentK + kBlockSize * thread_in_group;
   const int last_tile_in_k = lane_k >= p.k ? -1 : static_cast<int>((p.k - 1 - lane_k) / kFragmentK);
+  const int64_t whole_tiles_in_k = p.k / kFragmentK - tile_begin;
+  const int full_tiles = static_cast<int>(whole_tiles_in_k < tiles ? whole_tiles_in_k : tiles);
 
-  // This lane's rows of x (its B fragment columns): a row past m reads row 0's address with its
-  // loads switched off, and multiplies as zeros.
-  const T* x_blocks[kNTiles];  // the row's block t of the split's first tile
-  bool row_in_m[kNTiles];
+  // This lane's rows of x (its B fragment columns), at its block t of the split's first tile. A
+  // row past m reads row 0 instead: its sums land in output rows that are never stored.
+  const T* x_blocks[kNTiles];
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
     const int64_t row = m_base + 8 * j + group;
-    row_in_m[j] = row < p.m;
-    x_blocks[j] = static_cast<const T*>(p.x) + (row_in_m[j] ? row * p.k : 0) + lane_k;
+    x_blocks[j] = static_cast<const T*>(p.x) + (row < p.m ? row * p.k : 0) + lane_k;
   }
 
   float acc[kNTiles][4] = {};
   // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
   // operands for the four steps are the 16 contiguous values of that block (two 16-byte loads a
   // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
-  // g + 8.
-  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i) {
+  // g + 8. kInK: the tile lies inside K for every lane, so no load needs a guard.
+  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i, auto in_k) {
+    constexpr bool kInK = decltype(in_k)::value;
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
@@ -188,7 +190,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
       const uint4* source = reinterpret_cast<const uint4*>(x_blocks[j] + i * kFragmentK);
-      const bool load = row_in_m[j] && i <= last_tile_in_k;
+      const bool load = kInK || i <= last_tile_in_k;
       x_block[j][0] = load ? __ldg(source) : make_uint4(0, 0, 0, 0);
       x_block[j][1] = load ? __ldg(source + 1) : make_uint4(0, 0, 0, 0);
     }
@@ -206,28 +208,35 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
   };
 
-  // Tiles two at a time, the next two tiles' loads in flight while these are worked on.
+  // Tiles two at a time, the next two tiles' loads in flight while these are worked on; the
+  // pointers step along instead of being recomputed.
   const int64_t first_tile = strip * p.k_tiles + tile_begin;
-  const uint4* codes = p.codes + first_tile * 32 + lane;
-  const uint16_t* scales = p.scales + first_tile * 32 + lane;
+  const uint4* codes_ahead = p.codes + first_tile * 32 + lane;
+  const uint16_t* scales_ahead = p.scales + first_tile * 32 + lane;
   uint4 next_codes[2] = {};
   uint32_t next_scales[2] = {};
 #pragma unroll
   for (int i = 0; i < 2; ++i) {
-    if (i < tiles) next_codes[i] = __ldg(codes + 32 * i), next_scales[i] = __ldg(scales + 32 * i);
+    if (i < tiles) next_codes[i] = __ldg(codes_ahead + 32 * i), next_scales[i] = __ldg(scales_ahead + 32 * i);
   }
   for (int i = 0; i < tiles; i += 2) {
     const uint4 codes0 = next_codes[0], codes1 = next_codes[1];
     const uint32_t scales0 = next_scales[0], scales1 = next_scales[1];
+    codes_ahead += 64, scales_ahead += 64;
 #pragma unroll
     for (int ahead = 0; ahead < 2; ++ahead) {
       if (i + 2 + ahead < tiles) {
-        next_codes[ahead] = __ldg(codes + 32 * (i + 2 + ahead));
-        next_scales[ahead] = __ldg(scales + 32 * (i + 2 + ahead));
+        next_codes[ahead] = __ldg(codes_ahead + 32 * ahead);
+        next_scales[ahead] = __ldg(scales_ahead + 32 * ahead);
       }
     }
-    process_tile(codes0, scales0, i);
-    if (i + 1 < tiles) process_tile(codes1, scales1, i + 1);
+    if (i + 2 <= full_tiles) {
+      process_tile(codes0, scales0, i, std::true_type{});
+      process_tile(codes1, scales1, i + 1, std::true_type{});
+    } else {
+      process_tile(codes0, scales0, i, std::false_type{});
+      if (i + 1 < tiles) process_tile(codes1, scales1, i + 1, std::false_type{});
+    }
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
