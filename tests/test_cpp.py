@@ -3,6 +3,7 @@ C++ benchmarks' verification runs, built with CMake and run through ctest."""
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -45,16 +46,29 @@ def ctest_output(cmake_build: Path) -> str:
     return result.stdout
 
 
+def ctest_lines(ctest_output: str, name: str) -> list[str]:
+    """ctest's result lines of the test `name` ("  5/14 Test  #5: name ....   Passed")."""
+    return [line for line in ctest_output.splitlines() if re.search(rf"Test\s+#\d+: {name}\b", line)]
+
+
 def test_ctest_passes(ctest_output: str):
     assert "100% tests passed" in ctest_output and "test_format" in ctest_output
 
 
 def test_gpu_format_checks_run_on_a_gpu(ctest_output: str):
     """The exhaustive GPU test (tests/cpp/test_format_cuda.cu) is skipped only without a GPU."""
-    lines = [line for line in ctest_output.splitlines() if "Test #" in line and "test_format_cuda" in line]
+    lines = ctest_lines(ctest_output, "test_format_cuda")
     if torch.cuda.is_available():
         assert lines and "Passed" in lines[0], "CMake found no CUDA compiler, or the test failed:\n" + ctest_output
     elif not lines:
         pytest.skip("CMake found no CUDA compiler: the GPU test is not built")
     else:
         assert "Skipped" in lines[0], ctest_output
+
+
+def test_gemm_plan_checks_run(ctest_output: str):
+    """The Hopper GEMM's planning test (tests/cpp/test_gemm_plan.cu) runs wherever a CUDA compiler is found."""
+    lines = ctest_lines(ctest_output, "test_gemm_plan")
+    if not lines:
+        pytest.skip("CMake found no CUDA compiler: the planning test is not built")
+    assert "Passed" in lines[0], ctest_output

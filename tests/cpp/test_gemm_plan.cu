@@ -1,0 +1,79 @@
+// Host-side tests of the Hopper GEMM's call planning (csrc/sm90/fragment_gemm.cuh): for a grid of
+// batch sizes, weight shapes and GPU sizes, every plan covers the whole problem, leaves no split
+// empty, keeps the grid (and the split-K kernel's clusters) within CUDA's limits and asks for
+// exactly the workspace it uses. No GPU
+// needed (compiled by nvcc for the kernels in the header, run on the host); run by ctest.
+
+#include <cstdint>
+#include <cstdio>
+
+#include "nvfp4/fragment_layout.h"
+#include "sm90/fragment_gemm.cuh"
+
+namespace {
+
+int failures = 0;
+
+#define EXPECT(condition, ...)                                             \
+  do {                                                                     \
+    if (!(condition)) {                                                    \
+      if (++failures <= 20) {                                              \
+        std::printf("FAILED %s:%d: %s: ", __FILE__, __LINE__, #condition); \
+        std::printf(__VA_ARGS__);                                          \
+        std::printf("\n");                                                 \
+      }                                                                    \
+    }                                                                      \
+  } while (0)
+
+void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
+  using namespace nvfp4;
+  using namespace nvfp4::sm90;
+  const int64_t padded_n = fragment_padded_rows(n), k_tiles = fragment_padded_k(k) / kFragmentK;
+  const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
+#define CASE "m=%ld n=%ld k=%ld sms=%d", long(m), long(n), long(k), multiprocessors
+  // K: every tile in exactly one split, no split empty.
+  EXPECT(plan.splits >= 1 && plan.tiles_per_split >= 1, CASE);
+  EXPECT(plan.splits * plan.tiles_per_split >= k_tiles, CASE);
+  EXPECT((plan.splits - 1) * plan.tiles_per_split < k_tiles, CASE);
+  EXPECT(plan.splits <= 65535, CASE);  // grid y
+  if (m <= kMaxMmaSyncBatch) {
+    // The split-K kernel: 8 or 16 batch rows a warp, a warp per strip, the splits of a tile in one
+    // cluster (no workspace).
+    EXPECT(plan.batch_rows == 0, CASE);
+    EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
+    EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
+    EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
+    EXPECT(plan.splits <= kMaxClusterSplits, CASE);
+    EXPECT(plan.workspace_floats == 0, CASE);
+  } else {
+    // The wgmma kernel: one of its batch tiles, 128 weight rows a CTA, partial sums only when split.
+    EXPECT(plan.batch_rows == 64 || plan.batch_rows == 128 || plan.batch_rows == 256, CASE);
+    EXPECT(plan.m_blocks * plan.batch_rows >= m && (plan.m_blocks - 1) * plan.batch_rows < m, CASE);
+    EXPECT(plan.m_blocks <= 65535, CASE);  // grid z
+    EXPECT(plan.strip_blocks * kWgmmaWeightRows >= padded_n, CASE);
+    EXPECT(plan.workspace_floats == (plan.splits > 1 ? plan.splits * m * padded_n : 0), CASE);
+  }
+#undef CASE
+}
+
+}  // namespace
+
+int main() {
+  const int64_t ms[] = {1, 2, 7, 8, 9, 15, 16, 17, 33, 63, 64, 65, 127, 128, 129, 255, 256, 1000, 4096, 8192};
+  const int64_t ns[] = {1, 16, 32, 96, 100, 4000, 6144, 8192, 28672};
+  const int64_t ks[] = {16, 48, 64, 208, 256, 4096, 4112, 8192, 28672};
+  const int sms[] = {1, 8, 132};
+  int plans = 0;
+  for (const int64_t m : ms) {
+    for (const int64_t n : ns) {
+      for (const int64_t k : ks) {
+        for (const int multiprocessors : sms) {
+          check_plan(m, n, k, multiprocessors);
+          ++plans;
+        }
+      }
+    }
+  }
+  std::printf("%d plans checked, %d failures\n", plans, failures);
+  return failures == 0 ? 0 : 1;
+}
