@@ -9,23 +9,11 @@
 #include <random>
 #include <vector>
 
+#include "expect.h"
 #include "nvfp4/format.h"
 #include "nvfp4/layout.h"
 
 namespace {
-
-int failures = 0;
-
-#define EXPECT(condition, ...)                                      \
-  do {                                                              \
-    if (!(condition)) {                                             \
-      if (++failures <= 20) {                                       \
-        std::printf("FAILED %s:%d: %s: ", __FILE__, __LINE__, #condition); \
-        std::printf(__VA_ARGS__);                                   \
-        std::printf("\n");                                          \
-      }                                                             \
-    }                                                               \
-  } while (0)
 
 // Nearest of `count` ascending candidates to v (double arithmetic), ties to the even index.
 template <typename Value>
@@ -179,6 +167,7 @@ int main() {
   test_block_scale_division();
   test_quantize_block();
   test_swizzled_offset();
+  const int failures = nvfp4::testing::failures;
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;
 }

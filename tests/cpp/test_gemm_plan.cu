@@ -7,23 +7,11 @@
 #include <cstdint>
 #include <cstdio>
 
+#include "expect.h"
 #include "nvfp4/fragment_layout.h"
 #include "sm90/fragment_gemm.cuh"
 
 namespace {
-
-int failures = 0;
-
-#define EXPECT(condition, ...)                                             \
-  do {                                                                     \
-    if (!(condition)) {                                                    \
-      if (++failures <= 20) {                                              \
-        std::printf("FAILED %s:%d: %s: ", __FILE__, __LINE__, #condition); \
-        std::printf(__VA_ARGS__);                                          \
-        std::printf("\n");                                                 \
-      }                                                                    \
-    }                                                                      \
-  } while (0)
 
 void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
   using namespace nvfp4;
@@ -74,6 +62,7 @@ int main() {
       }
     }
   }
+  const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
 }
