@@ -104,7 +104,8 @@ bool run(const Options& options, Result& result) {
 
   __nv_bfloat16 *device_x = nullptr, *device_out = nullptr;
   uint8_t *device_weight = nullptr, *device_scale = nullptr;
-  float *device_alpha = nullptr, *workspace = nullptr;
+  float* device_alpha = nullptr;
+  void* workspace = nullptr;
   int device = 0, multiprocessors = 0;
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
@@ -119,7 +120,7 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));
   CHECK_CUDA(cudaMalloc(&device_scale, weight_scale.size()));
   CHECK_CUDA(cudaMalloc(&device_alpha, sizeof(float)));
-  CHECK_CUDA(cudaMalloc(&workspace, plan.workspace_floats * sizeof(float)));
+  CHECK_CUDA(cudaMalloc(&workspace, nvfp4::sm90::workspace_bytes(plan)));
   CHECK_CUDA(cudaMemcpy(device_x, x.data(), x.size() * sizeof(__nv_bfloat16), cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemcpy(device_weight, weight.data(), weight.size(), cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemcpy(device_scale, weight_scale.data(), weight_scale.size(), cudaMemcpyHostToDevice));
@@ -161,7 +162,7 @@ bool run(const Options& options, Result& result) {
   }
   for (void* pointer : {static_cast<void*>(device_x), static_cast<void*>(device_out), static_cast<void*>(device_weight),
                         static_cast<void*>(device_scale), static_cast<void*>(device_alpha),
-                        static_cast<void*>(workspace)}) {
+                        workspace}) {
     cudaFree(pointer);
   }
   return true;

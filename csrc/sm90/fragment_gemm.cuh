@@ -1,7 +1,8 @@
 // How a call of the Hopper GEMM runs (torch-free): the split-K mma.sync kernel for batches of up
-// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh), the wgmma kernel above
-// (fragment_wgmma_kernel.cuh) with the batch tile and K split a cost estimate picks. The op
-// (fragment_mm.cu) and the C++ benchmark both launch here.
+// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh); above, a copy of x in step order
+// (x_step_order_kernel.cuh) and the wgmma kernel (fragment_wgmma_kernel.cuh) with the batch tile
+// and K split a cost estimate picks. The op (fragment_mm.cu) and the C++ benchmark both launch
+// here.
 #pragma once
 
 #include <cuda_runtime.h>  // cudaLaunchKernelEx
@@ -13,6 +14,7 @@
 
 #include "sm90/fragment_mm_kernel.cuh"
 #include "sm90/fragment_wgmma_kernel.cuh"
+#include "sm90/x_step_order_kernel.cuh"
 
 namespace nvfp4::sm90 {
 
@@ -28,8 +30,15 @@ struct FragmentMmPlan {
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
   int64_t tiles_per_split;   // K tiles of one split
-  int64_t workspace_floats;  // wgmma with splits > 1: the partial sums [splits, m, padded_n]
+  int64_t x_steps_bytes;     // wgmma: x in step order, [m, k_tiles * 64] 16-bit values
+  int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]
 };
+
+// The workspace of a call: x in step order, then (256-byte aligned) the partial sums.
+inline int64_t partial_sums_offset(const FragmentMmPlan& plan) { return round_up(plan.x_steps_bytes, int64_t{256}); }
+inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
+  return partial_sums_offset(plan) + plan.partial_floats * int64_t{sizeof(float)};
+}
 
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
@@ -90,7 +99,8 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  best.first.workspace_floats = best.first.splits > 1 ? best.first.splits * m * padded_n : 0;
+  best.first.x_steps_bytes = m * k_tiles * kFragmentK * 2;
+  best.first.partial_floats = best.first.splits > 1 ? best.first.splits * m * padded_n : 0;
   return best;
 }
 
@@ -133,22 +143,27 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles>, params, epilogue);
 }
 
-// One call on `stream`: x [m, k] (T), the prepared weight of padded_n rows, `workspace` of
-// plan.workspace_floats floats, alpha (one value or [n]), bias ([n] or null), out [m, n].
+// One call on `stream`: x [m, k] (T, 4-byte aligned), the prepared weight of padded_n rows,
+// `workspace` of workspace_bytes(plan) bytes (256-byte aligned), alpha (one value or [n]), bias
+// ([n] or null), out [m, n].
 // Returns the launch status.
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const void* weight,
-                               const void* weight_scale, int64_t padded_n, int64_t k_tiles, float* workspace,
+                               const void* weight_scale, int64_t padded_n, int64_t k_tiles, void* workspace,
                                const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
                                int multiprocessors, cudaStream_t stream) {
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
   const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
+  float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
-                                wgmma_split ? workspace : nullptr, padded_n};
+                                wgmma_split ? partial : nullptr, padded_n};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
-    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(params, plan.splits, epilogue, stream);
+    const cudaError_t ordered = launch_x_step_order(x, m, k, k_tiles, workspace, multiprocessors, stream);
+    if (ordered != cudaSuccess) return ordered;
+    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(static_cast<const T*>(workspace), params,
+                                                                 plan.splits, epilogue, stream);
   };
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
@@ -162,7 +177,7 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   constexpr int kEpilogueThreads = 256;
   const int64_t grid =
       std::min<int64_t>((m * n + kEpilogueThreads - 1) / kEpilogueThreads, int64_t{8} * multiprocessors);
-  fragment_mm_epilogue_kernel<T><<<grid, kEpilogueThreads, 0, stream>>>(workspace, plan.splits, m, padded_n, epilogue);
+  fragment_mm_epilogue_kernel<T><<<grid, kEpilogueThreads, 0, stream>>>(partial, plan.splits, m, padded_n, epilogue);
   return cudaGetLastError();
 }
 

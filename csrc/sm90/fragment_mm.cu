@@ -1,6 +1,6 @@
 // nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public
-// op's CUDA entry in _C with checked arguments: plans the call, takes the workspace of a split
-// wgmma call from the caching allocator and launches the kernels (fragment_gemm.cuh) on the
+// op's CUDA entry in _C with checked arguments: plans the call, takes the workspace of a wgmma
+// call (x in step order, split sums) from the caching allocator and launches the kernels (fragment_gemm.cuh) on the
 // current stream.
 
 #include <ATen/ATen.h>
@@ -28,11 +28,11 @@ void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight
   const int64_t padded_n = weight.size(0), k_tiles = weight.size(1) * 2 / kFragmentK;
   const int sms = multiprocessors(x.get_device());
   const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, sms);
-  at::Tensor workspace = at::empty({plan.workspace_floats}, x.options().dtype(at::kFloat));
+  at::Tensor workspace = at::empty({workspace_bytes(plan)}, x.options().dtype(at::kByte));
   const T* bias_data = bias.has_value() ? reinterpret_cast<const T*>(bias->const_data_ptr()) : nullptr;
   C10_CUDA_CHECK(launch_fragment_mm<T>(plan, reinterpret_cast<const T*>(x.const_data_ptr()), m, k,
                                        weight.const_data_ptr(), weight_scale.const_data_ptr(), padded_n, k_tiles,
-                                       workspace.mutable_data_ptr<float>(), alpha.const_data_ptr<float>(),
+                                       workspace.mutable_data_ptr(), alpha.const_data_ptr<float>(),
                                        alpha.numel() > 1, bias_data, reinterpret_cast<T*>(out.mutable_data_ptr()), n,
                                        sms, c10::cuda::getCurrentCUDAStream()));
 }

@@ -1,29 +1,31 @@
 // The Hopper NVFP4 GEMM for larger batches: wgmma with the weight as operand A from registers
 // (torch-free). Computes out^T = W x^T for a tile of 128 weight rows by kBatchRows (64, 128 or
-// 256) batch rows per CTA, over all of K or one split of it, with three warpgroups:
+// 256) batch rows per CTA, over all of K or one split of it, with two consumer warpgroups and one
+// producer warp:
 //
-// - two consumer warpgroups, 64 weight rows each (four 16-row strips, one a warp), decode their
-//   fragment words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one
-//   k16 step while the previous step multiplies (two register sets, wgmma.wait_group 1);
-// - one producer warpgroup, which copies x into a ring of kXStages shared-memory stages (16-byte
-//   loads, 4-byte stores) in the order the k-permuted tile multiplies.
+// - the consumers, 64 weight rows each (four 16-row strips, one a warp), decode their fragment
+//   words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step
+//   while the previous step multiplies (two register sets, wgmma.wait_group 1);
+// - the producer has TMA copy each 64-wide K tile of x, in step order (x_step_order_kernel.cuh),
+//   into a ring of kXStages shared-memory stages: one instruction a tile, no load or store
+//   instructions, rows past M filled with zeros by the copy itself.
 //
-// A stage holds one 64-wide K tile of x as wgmma's K-major operand B with the 128-byte swizzle:
-// batch row r at r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. Step s multiplies the
-// logical columns 16s .. 16s + 15, and the fragment layout pairs MMA k = 2t, 2t + 1 (8 + 2t, 9 + 2t)
-// of step s with x columns 16t + 4s (+2) of the tile; so x's 4-byte pair p (columns 2p, 2p + 1)
-// goes to chunk p % 8 at byte 4 (p / 8).
+// A stage holds the tile as wgmma's K-major operand B with the 128-byte swizzle (the TMA box's
+// swizzle): batch row r at r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. In step
+// order, step s's 16 values are the 32 bytes a descriptor starting 32s bytes into the stage reads.
 //
-// The stages are handed over with named barriers: "full" (the producer arrives once its stores
-// are fenced for the async proxy; consumers wait) and "empty" (consumers arrive once
-// the wgmmas that read the stage have completed; the producer waits before refilling it).
+// Hand-over: "full" is an mbarrier per stage that the copy completes (expect-tx bytes); "empty"
+// a named barrier per stage on which the consumers arrive once the wgmmas that read it are done
+// and which the producer syncs on before refilling it.
 // Epilogue: alpha, bias, one rounding, stored transposed to out [M, N]; or, when K is split,
 // the raw fp32 sums to the partial buffer for fragment_mm_epilogue_kernel.
 #pragma once
 
+#include <cuda.h>  // CUtensorMap
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
+#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
 #include <atomic>
 #include <cstdint>
@@ -36,31 +38,53 @@
 namespace nvfp4::sm90 {
 
 constexpr int kConsumerWarpgroups = 2;
-constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;       // 128
-constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;      // 256
-constexpr int kWgmmaThreads = kConsumerThreads + 128;            // + the producer warpgroup
+constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;  // 128
+constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
+constexpr int kWgmmaThreads = kConsumerThreads + 32;         // + the producer warp
 constexpr int kXStages = 4;
 constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of x: one 128-byte swizzle row
 
+// Dynamic shared memory: the stages (1024-byte aligned, as the 128-byte swizzle repeats every
+// 8 rows), then the stages' full barriers.
 template <int kBatchRows>
-constexpr int x_stages_bytes() {
-  return kXStages * kBatchRows * kXRowBytes;
+constexpr int kXStageBytes = kBatchRows * kXRowBytes;
+template <int kBatchRows>
+constexpr int kWgmmaSharedBytes = kXStages * kXStageBytes<kBatchRows> + 8 * kXStages;
+
+// Named barrier ids of the "empty" barriers (0 is __syncthreads').
+__device__ __forceinline__ int empty_barrier(int stage) { return 1 + stage; }
+__device__ __forceinline__ void empty_sync(int stage) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(empty_barrier(stage)), "n"(kWgmmaThreads) : "memory");
+}
+__device__ __forceinline__ void empty_arrive(int stage) {
+  asm volatile("bar.arrive %0, %1;\n" ::"r"(empty_barrier(stage)), "n"(kWgmmaThreads) : "memory");
 }
 
-// Named barrier ids (0 is __syncthreads'): stage s is full at 1 + s, empty at 1 + kXStages + s.
-__device__ __forceinline__ int full_barrier(int stage) { return 1 + stage; }
-__device__ __forceinline__ int empty_barrier(int stage) { return 1 + kXStages + stage; }
-__device__ __forceinline__ void barrier_sync(int id) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kWgmmaThreads) : "memory");
+// The "full" mbarriers: initialised for one arrival (the producer's, with the tile's bytes as
+// expected transaction count), completed by the copy.
+__device__ __forceinline__ void full_init(uint32_t barrier) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(barrier) : "memory");
 }
-__device__ __forceinline__ void barrier_arrive(int id) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(kWgmmaThreads) : "memory");
+__device__ __forceinline__ void full_expect(uint32_t barrier, uint32_t bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(barrier), "r"(bytes) : "memory");
+}
+__device__ __forceinline__ void full_wait(uint32_t barrier, uint32_t parity) {
+  asm volatile(
+      "{\n.reg .pred done;\nWAIT:\n"
+      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
+      "@!done bra WAIT;\n}\n" ::"r"(barrier),
+      "r"(parity)
+      : "memory");
 }
 
-// wgmma reads shared memory through the async proxy: stores of the generic proxy must be fenced
-// before the barrier that hands them to it.
-__device__ __forceinline__ void fence_for_async_proxy() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+// TMA: the x box at (column, row) into shared memory, completing `barrier`'s transaction count.
+__device__ __forceinline__ void copy_x_tile(const CUtensorMap& x_map, uint32_t destination, uint32_t barrier,
+                                            int32_t column, int32_t row) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
+          destination),
+      "l"(reinterpret_cast<uint64_t>(&x_map)), "r"(column), "r"(row), "r"(barrier)
+      : "memory");
 }
 
 // The descriptor of one k16 step of an x stage (PTX ISA "Matrix Descriptor"): K-major with the
@@ -97,103 +121,44 @@ __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const u
   Wgmma<T, kBatchRows>::Op::fma(a[0], a[1], a[2], a[3], descriptor, acc[I]...);
 }
 
-// The producer warpgroup: copies the x tiles of this CTA's K range into the stages. Each lane
-// loads 16 bytes of a row (8 values: columns 8q .. 8q + 7, q = lane % 8, pairs 4q .. 4q + 3) and
-// stores its four pairs; a warp instruction covers four rows. The four rows' chunks c ^ (r % 8)
-// and bytes 4 (q / 2) fall in 32 different banks. Loads run two tiles ahead of the stores, in two
-// register sets.
+// The producer warp: one TMA copy a tile, issued by lane 0 once the consumers have freed the stage.
 template <int kBatchRows>
-struct XRegisters {
-  static constexpr int kLoads = kBatchRows / 16;  // 16-byte loads a thread and tile
-  uint4 values[kLoads];
-};
-
-// 16 bytes from global memory, or zeros where `valid` is false (nothing is read then): a
-// predicated load rather than a branch, to keep the producer's loop short.
-__device__ __forceinline__ uint4 load_or_zero(const void* source, bool valid) {
-  uint4 v;
-  asm(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
-      "mov.b32 %0, 0;\nmov.b32 %1, 0;\nmov.b32 %2, 0;\nmov.b32 %3, 0;\n"
-      "@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n}\n"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(source), "r"(static_cast<int>(valid)));
-  return v;
-}
-
-template <int kBatchRows>
-__device__ __forceinline__ void produce_x(const FragmentMmParams& p, int64_t m_base, int64_t tile_begin,
-                                          int64_t tiles, uint32_t stages_address) {
-  constexpr int kLoads = XRegisters<kBatchRows>::kLoads;
-  const int producer_thread = threadIdx.x - kConsumerThreads;
-  const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
-  // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
-  const int first_row = 4 * warp + lane / 8;
-  const int64_t rows_left = p.m - m_base - first_row;  // rows first_row + 16 j exist for j < rows_left / 16
-  const int64_t row_groups_left = rows_left <= 0 ? 0 : (rows_left + 15) / 16;
-  const int valid_rows = static_cast<int>(row_groups_left < kLoads ? row_groups_left : kLoads);
-  const int64_t row_bytes = 2 * p.k, load_stride = 16 * row_bytes;
-  const uint8_t* thread_x = static_cast<const uint8_t*>(p.x) + (m_base + first_row) * row_bytes + 16 * q;
-  uint32_t pair_offsets[4];  // pair 4q + w of the row: chunk (4q + w) % 8 = 4 (q % 2) + w, byte 4 (q / 2)
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    pair_offsets[w] = first_row * kXRowBytes + (((4 * (q % 2) + w) ^ (first_row % 8)) << 4) + 4 * (q / 2);
-  }
-
-  const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {
-    const int64_t tile = tile_begin + i;
-    // K is a multiple of 8: a load is wholly inside K or wholly past it.
-    const int tile_rows = tile * kFragmentK + 8 * q < p.k ? valid_rows : 0;
-    const uint8_t* source = thread_x + tile * kXRowBytes;
-#pragma unroll
-    for (int j = 0; j < kLoads; ++j) {  // rows past m and columns past K multiply as zeros
-      registers.values[j] = load_or_zero(source + j * load_stride, j < tile_rows);
-    }
-  };
-  const auto store = [&](int64_t i, const XRegisters<kBatchRows>& registers) {
-    const int stage = static_cast<int>(i % kXStages);
-    if (i >= kXStages) barrier_sync(empty_barrier(stage));
-    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
-#pragma unroll
-    for (int j = 0; j < kLoads; ++j) {
-      const uint32_t words[4] = {registers.values[j].x, registers.values[j].y, registers.values[j].z,
-                                 registers.values[j].w};
-#pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(stage_address + pair_offsets[w] + 16 * j * kXRowBytes),
-                     "r"(words[w])
-                     : "memory");
-      }
-    }
-    fence_for_async_proxy();
-    barrier_arrive(full_barrier(stage));
-  };
-
-  XRegisters<kBatchRows> even, odd;
-  if (tiles > 0) load(0, even);
-  if (tiles > 1) load(1, odd);
-  for (int64_t i = 0; i < tiles; i += 2) {
-    store(i, even);
-    if (i + 2 < tiles) load(i + 2, even);
-    if (i + 1 < tiles) {
-      store(i + 1, odd);
-      if (i + 3 < tiles) load(i + 3, odd);
+__device__ __forceinline__ void produce_x(const CUtensorMap& x_map, int64_t m_base, int64_t tile_begin, int tiles,
+                                          uint32_t stages_address, uint32_t full_barriers) {
+  const bool leader = threadIdx.x % 32 == 0;
+  for (int i = 0; i < tiles; ++i) {
+    const int stage = i % kXStages;
+    if (i >= kXStages) empty_sync(stage);
+    if (leader) {
+      const uint32_t full = full_barriers + 8 * stage;
+      full_expect(full, kXStageBytes<kBatchRows>);
+      copy_x_tile(x_map, stages_address + stage * kXStageBytes<kBatchRows>, full,
+                  static_cast<int32_t>((tile_begin + i) * kFragmentK), static_cast<int32_t>(m_base));
     }
   }
 }
 
 // grid (ceil(padded_n / 128), splits, ceil(m / kBatchRows)); kWgmmaThreads threads;
-// x_stages_bytes<kBatchRows>() bytes of dynamic shared memory.
+// kWgmmaSharedBytes<kBatchRows> bytes of dynamic shared memory. `x_map` is x in step order as a
+// TMA tensor map with a 64 x kBatchRows box and the 128-byte swizzle (make_x_tensor_map).
 template <typename T, int kBatchRows>
 __global__ void __launch_bounds__(kWgmmaThreads, 1)
-    fragment_wgmma_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
+    fragment_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
+                          FragmentMmEpilogue<T> epilogue) {
   extern __shared__ __align__(1024) uint8_t x_stages[];
   const uint32_t stages_address = static_cast<uint32_t>(__cvta_generic_to_shared(x_stages));
+  const uint32_t full_barriers = stages_address + kXStages * kXStageBytes<kBatchRows>;
   const int64_t m_base = blockIdx.z * int64_t{kBatchRows};
   const int64_t split = blockIdx.y, tile_begin = split * p.k_tiles_per_split;
-  const int64_t tiles = min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin;
+  // A split's tile count fits an int (K < 2^37): 32-bit loop arithmetic in the hot loops.
+  const int tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
+  if (threadIdx.x == 0) {
+    for (int stage = 0; stage < kXStages; ++stage) full_init(full_barriers + 8 * stage);
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the async proxy
+  }
+  __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
-    produce_x<kBatchRows>(p, m_base, tile_begin, tiles, stages_address);
+    produce_x<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, full_barriers);
     return;
   }
 
@@ -207,8 +172,10 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   uint32_t a[2][4];
   uint4 next_codes = strip_exists && tiles > 0 ? __ldg(codes) : make_uint4(0, 0, 0, 0);
   uint32_t next_scales = strip_exists && tiles > 0 ? __ldg(scales) : 0u;
-  for (int64_t i = 0; i < tiles; ++i) {
-    const int stage = static_cast<int>(i % kXStages);
+  const int refills = tiles - kXStages;  // tiles whose stage the producer refills: 0 .. refills - 1
+  int stage = 0;
+  uint32_t phase = 0;  // parity of the stage's full barrier for this pass over the ring
+  for (int i = 0; i < tiles; ++i) {
     const uint4 tile_codes = next_codes;
     const uint32_t tile_scales = next_scales;
     if (i + 1 < tiles && strip_exists) {
@@ -217,22 +184,23 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
-    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
-    barrier_sync(full_barrier(stage));
+    // The step descriptors differ only in their start address, 32 bytes (2 units) a step.
+    const uint64_t descriptor = x_step_descriptor(stages_address + stage * kXStageBytes<kBatchRows>, 0);
+    const int previous_stage = stage == 0 ? kXStages - 1 : stage - 1;
+    const bool release_previous = i >= 1 && i - 1 < refills;
+    full_wait(full_barriers + 8 * stage, phase);
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
       decode_step<T>(step_codes[step], scale, a[step % 2]);
       cute::warpgroup_arrive();
-      wgmma_step<T, kBatchRows>(acc, a[step % 2], x_step_descriptor(stage_address, step),
-                                std::make_index_sequence<kBatchRows / 2>{});
+      wgmma_step<T, kBatchRows>(acc, a[step % 2], descriptor + 2 * step, std::make_index_sequence<kBatchRows / 2>{});
       cute::warpgroup_commit_batch();
       cute::warpgroup_wait<1>();  // the previous step is done: its A registers are free for the next one
       // At step 0 that previous step was the last of tile i - 1: its stage may be refilled, if the
       // producer will refill it.
-      if (step == 0 && i >= 1 && i - 1 + kXStages < tiles) {
-        barrier_arrive(empty_barrier(static_cast<int>((i - 1) % kXStages)));
-      }
+      if (step == 0 && release_previous) empty_arrive(previous_stage);
     }
+    if (++stage == kXStages) stage = 0, phase ^= 1;
   }
   cute::warpgroup_wait<0>();
 
@@ -255,12 +223,39 @@ __global__ void __launch_bounds__(kWgmmaThreads, 1)
   }
 }
 
-// Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With splits > 1
-// `params.partial` receives the sums of each split, else it must be null and `out` the result.
+// x in step order, [m, k_tiles * 64] (T, row-major, 16-byte aligned), as the TMA tensor map the
+// kernel reads: boxes of 64 columns by kBatchRows rows, the 128-byte swizzle, zeros past m.
 template <typename T, int kBatchRows>
-cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits,
+cudaError_t make_x_tensor_map(CUtensorMap* map, const T* x_steps, int64_t m, int64_t k_tiles) {
+  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
+    void* function = nullptr;
+    cudaDriverEntryPointQueryResult found{};
+    const cudaError_t status =
+        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault, &found);
+    return status == cudaSuccess && found == cudaDriverEntryPointSuccess
+               ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function)
+               : nullptr;
+  }();
+  if (encode == nullptr) return cudaErrorSymbolNotFound;
+  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k_tiles * kFragmentK), static_cast<cuuint64_t>(m)};
+  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k_tiles * kXRowBytes)};  // bytes between rows
+  const cuuint32_t box[2] = {kFragmentK, kBatchRows};
+  const cuuint32_t element_strides[2] = {1, 1};
+  const CUtensorMapDataType type =
+      std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  const CUresult result = encode(map, type, 2, const_cast<T*>(x_steps), dims, strides, box, element_strides,
+                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
+                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+  return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
+}
+
+// Launches the wgmma kernel on `stream` over x in step order (`x_steps`): grid (strip blocks,
+// splits, batch blocks). With splits > 1 `params.partial` receives the sums of each split, else it
+// must be null and `epilogue` stores the result.
+template <typename T, int kBatchRows>
+cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& params, int64_t splits,
                                   const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
-  constexpr int kSharedBytes = x_stages_bytes<kBatchRows>();
+  constexpr int kSharedBytes = kWgmmaSharedBytes<kBatchRows>;
   // More than 48 KB of dynamic shared memory needs an opt-in, once per kernel and device.
   static std::atomic<uint64_t> opted_in_devices{0};
   int device = 0;
@@ -272,10 +267,14 @@ cudaError_t launch_fragment_wgmma(const FragmentMmParams& params, int64_t splits
     if (status != cudaSuccess) return status;
     opted_in_devices.fetch_or(device_bit, std::memory_order_relaxed);
   }
+  CUtensorMap x_map;
+  if (const cudaError_t status = make_x_tensor_map<T, kBatchRows>(&x_map, x_steps, params.m, params.k_tiles);
+      status != cudaSuccess) {
+    return status;
+  }
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
-  fragment_wgmma_kernel<T, kBatchRows>
-      <<<grid, kWgmmaThreads, kSharedBytes, stream>>>(params, epilogue);
+  fragment_wgmma_kernel<T, kBatchRows><<<grid, kWgmmaThreads, kSharedBytes, stream>>>(x_map, params, epilogue);
   return cudaGetLastError();
 }
 

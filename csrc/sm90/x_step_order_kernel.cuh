@@ -1,0 +1,52 @@
+// x in step order (torch-free): the copy of x the wgmma kernel's TMA reads. The fragment layout
+// (fragment_layout.h) has step s of a 64-wide K tile multiply, at MMA k = 2t + c and 8 + 2t + c
+// (c = 0, 1), the tile's columns 16t + 4s + c and 16t + 4s + 2 + c: each lane's codes of a tile
+// come from one block and share its scale. wgmma reads its B operand with MMA k in order, so this
+// kernel writes each tile of x with its columns in that order: position 16s + 8h + 2t + c holds
+// column 16t + 4s + 2h + c. Counted in 4-byte pairs, the 16-byte chunk q = 2s + h of a tile holds
+// the pairs q, q + 8, q + 16, q + 24. Columns past K are written as zeros up to the last whole
+// tile, so the GEMM reads x_steps [m, k_tiles * 64] without bounds.
+#pragma once
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#include "nvfp4/fragment_layout.h"
+
+namespace nvfp4::sm90 {
+
+constexpr int kStepOrderChunks = kFragmentK / 8;  // 16-byte chunks of one tile row of 16-bit x
+
+// One thread per 16-byte chunk of x_steps; grid-stride. x: [m, k] 16-bit, 4-byte aligned.
+__global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, int64_t k, int64_t k_tiles,
+                                    uint4* __restrict__ x_steps) {
+  const int64_t row_pairs = k / 2, chunks = m * k_tiles * kStepOrderChunks;
+  for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < chunks;
+       index += int64_t{gridDim.x} * blockDim.x) {
+    const int64_t row = index / (k_tiles * kStepOrderChunks), chunk = index % (k_tiles * kStepOrderChunks);
+    const int64_t first_pair = chunk / kStepOrderChunks * (kFragmentK / 2) + chunk % kStepOrderChunks;
+    const uint32_t* source = x + row * row_pairs;
+    uint32_t words[4];
+#pragma unroll
+    for (int t = 0; t < 4; ++t) {
+      const int64_t pair = first_pair + 8 * t;
+      words[t] = pair < row_pairs ? __ldg(source + pair) : 0u;
+    }
+    x_steps[index] = make_uint4(words[0], words[1], words[2], words[3]);
+  }
+}
+
+inline cudaError_t launch_x_step_order(const void* x, int64_t m, int64_t k, int64_t k_tiles, void* x_steps,
+                                       int multiprocessors, cudaStream_t stream) {
+  constexpr int kThreads = 256;
+  const int64_t chunks = m * k_tiles * kStepOrderChunks;
+  if (chunks == 0) return cudaSuccess;
+  const int64_t blocks = std::min<int64_t>((chunks + kThreads - 1) / kThreads, int64_t{16} * multiprocessors);
+  x_step_order_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(static_cast<const uint32_t*>(x), m, k,
+                                                                             k_tiles, static_cast<uint4*>(x_steps));
+  return cudaGetLastError();
+}
+
+}  // namespace nvfp4::sm90
