@@ -1,7 +1,7 @@
 // How a call of the Hopper GEMM runs (torch-free): the split-K mma.sync kernel for batches of up
-// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh); above, a copy of x in step order
-// (x_step_order_kernel.cuh) and the wgmma kernel (fragment_wgmma_kernel.cuh) with the batch tile
-// and K split a cost estimate picks. The op (fragment_mm.cu) and the C++ benchmark both launch
+// to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh); above, the wgmma kernel
+// (fragment_wgmma_kernel.cuh) with the batch tile and K split a cost estimate picks, preceded for
+// 256-row batch tiles by a copy of x in step order (x_step_order_kernel.cuh). The op (fragment_mm.cu) and the C++ benchmark both launch
 // here.
 #pragma once
 
@@ -30,7 +30,7 @@ struct FragmentMmPlan {
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
   int64_t tiles_per_split;   // K tiles of one split
-  int64_t x_steps_bytes;     // wgmma: x in step order, [m, k_tiles * 64] 16-bit values
+  int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
   int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]
 };
 
@@ -57,14 +57,17 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t k_tiles) {
 }
 
 // What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
-// tile share a multiprocessor: measured on an H200 (M = 4096, N = K = 8192; the 64-row tile's
-// 78 registers let two CTAs share a multiprocessor). Only the ratios matter: they pick the tile.
+// tile share a multiprocessor: for 64 and 128 rows measured on an H200 (M = 4096, N = K = 8192;
+// the 64-row tile's 78 registers let two CTAs share a multiprocessor); the 256-row tile, which
+// reads x by TMA, in proportion to the 128-row one from their times per tile on an H100 (one
+// wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us). Only the ratios matter: they
+// pick the tile.
 struct WgmmaTileCost {
   int64_t cycles_per_tile;
   int64_t ctas_per_multiprocessor;
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
-  return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{1024, 1};
+  return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{830, 1};
 }
 // Most K splits the wgmma plan considers.
 constexpr int64_t kMaxWgmmaSplits = 16;
@@ -99,7 +102,7 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  best.first.x_steps_bytes = m * k_tiles * kFragmentK * 2;
+  best.first.x_steps_bytes = batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0;  // kXByTma
   best.first.partial_floats = best.first.splits > 1 ? best.first.splits * m * padded_n : 0;
   return best;
 }
@@ -160,10 +163,13 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                 wgmma_split ? partial : nullptr, padded_n};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
-    const cudaError_t ordered = launch_x_step_order(x, m, k, k_tiles, workspace, multiprocessors, stream);
-    if (ordered != cudaSuccess) return ordered;
-    return launch_fragment_wgmma<T, decltype(batch_rows)::value>(static_cast<const T*>(workspace), params,
-                                                                 plan.splits, epilogue, stream);
+    constexpr int kBatchRows = decltype(batch_rows)::value;
+    if constexpr (kXByTma<kBatchRows>) {
+      const cudaError_t ordered = launch_x_step_order(x, m, k, k_tiles, workspace, multiprocessors, stream);
+      if (ordered != cudaSuccess) return ordered;
+    }
+    return launch_fragment_wgmma<T, kBatchRows>(static_cast<const T*>(workspace), params, plan.splits, epilogue,
+                                                stream);
   };
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
