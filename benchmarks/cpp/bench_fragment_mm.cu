@@ -6,8 +6,9 @@
     (random code words, scale bytes 0x00..0x7E), checks out = alpha * x @ (e2m1 * sf)^T on the
     first rows against a CPU loop that reads the weight through fragment_code / fragment_scale
     (relative Frobenius error <= 5e-3, DESIGN.md section 3), then times back-to-back launches with
-    CUDA events (no weight rotation: use shapes above the 50 MB L2). Reports microseconds, weight
-    GB/s and TFLOP/s. Without a CUDA GPU it says so and exits 0; on a GPU other than SM90 it says
+    CUDA events, rotating over copies of the weight that hold at least 200 MB in all, so that the
+    weight comes from DRAM as in a model's forward pass. Reports microseconds, weight GB/s and
+    TFLOP/s. Without a CUDA GPU it says so and exits 0; on a GPU other than SM90 it says
     that too.
 
     Usage:
@@ -127,12 +128,12 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaMemcpy(device_alpha, &alpha, sizeof(float), cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemset(device_out, 0xFF, m * n * sizeof(__nv_bfloat16)));  // NaN: unwritten outputs show
 
-  auto launch = [&] {
-    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, device_weight, device_scale,
-                                                          padded_n, k_tiles, workspace, device_alpha, false, nullptr,
-                                                          device_out, n, multiprocessors, nullptr);
+  auto launch_with = [&](const uint8_t* codes, const uint8_t* scales) {
+    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, codes, scales, padded_n, k_tiles,
+                                                          workspace, device_alpha, false, nullptr, device_out, n,
+                                                          multiprocessors, nullptr);
   };
-  CHECK_CUDA(launch());
+  CHECK_CUDA(launch_with(device_weight, device_scale));
   CHECK_CUDA(cudaDeviceSynchronize());
 
   // The CPU product of the first rows, in double.
@@ -158,7 +159,25 @@ bool run(const Options& options, Result& result) {
   result.passed = result.relative_error <= 5e-3;  // NaN (an unwritten output) fails too
 
   if (options.iterations > 0) {
-    if (!time_launches(launch, options.iterations, result.avg_runtime_us)) return false;
+    // Copies of the weight, at least kRotatingBytes in all, used in turn.
+    constexpr size_t kRotatingBytes = size_t{200} << 20;
+    const size_t copy_bytes = weight.size() + weight_scale.size();
+    const size_t copies = std::max<size_t>(1, (kRotatingBytes + copy_bytes - 1) / copy_bytes);
+    std::vector<uint8_t*> rotation(copies, nullptr);
+    for (uint8_t*& copy : rotation) {
+      CHECK_CUDA(cudaMalloc(&copy, copy_bytes));
+      CHECK_CUDA(cudaMemcpy(copy, device_weight, weight.size(), cudaMemcpyDeviceToDevice));
+      CHECK_CUDA(cudaMemcpy(copy + weight.size(), device_scale, weight_scale.size(), cudaMemcpyDeviceToDevice));
+    }
+    size_t next = 0;
+    auto launch = [&] {
+      const uint8_t* copy = rotation[next];
+      next = (next + 1) % copies;
+      return launch_with(copy, copy + weight.size());
+    };
+    const bool timed = time_launches(launch, options.iterations, result.avg_runtime_us);
+    for (uint8_t* copy : rotation) cudaFree(copy);
+    if (!timed) return false;
   }
   for (void* pointer : {static_cast<void*>(device_x), static_cast<void*>(device_out), static_cast<void*>(device_weight),
                         static_cast<void*>(device_scale), static_cast<void*>(device_alpha),

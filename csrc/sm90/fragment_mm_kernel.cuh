@@ -4,9 +4,9 @@
 //
 // Each warp owns one 16-row strip of the weight over one K range (a split) and streams its tiles
 // with one 16-byte load per lane (the codes of four k16 steps) and one 2-byte load (their two
-// scales), two tiles at a time, the next two tiles' loads issued before their work. Codes become
-// exact 16-bit values of x's type in registers (byte-permute table lookups of the magnitudes, the
-// signs ORed in, one packed multiply by the block scale), and mma.sync m16n8k16 multiplies them
+// scales), kTileGroup tiles at a time, the next group's loads issued before this one's work.
+// Codes become exact 16-bit values of x's type in registers (each code's bits shifted into place,
+// one packed multiply by the block scale: decode_step), and mma.sync m16n8k16 multiplies them
 // with x's operands, 16 contiguous values a lane and tile, read straight from global memory (x
 // is small and shared by every warp: it lives in L2 and L1).
 // The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
@@ -143,10 +143,12 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 
 // grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
 // (1, splits, 1) with splits <= kMaxClusterSplits. kNTiles is 1 or 2: larger batches take the
-// wgmma kernel.
-template <typename T, int kNTiles>
+// wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
+// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses).
+template <typename T, int kNTiles, int kTileGroup>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fragment_mm_split_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
+  static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
   static_assert(kNTiles == 1 || kNTiles == 2, "a warp covers 8 or 16 batch rows");
   // A split's sums, [warp][value][lane]: a warp's stores and loads are conflict-free.
   __shared__ float split_sums[kWarpsPerBlock][4 * kNTiles][32];
@@ -208,34 +210,37 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
   };
 
-  // Tiles two at a time, the next two tiles' loads in flight while these are worked on; the
-  // pointers step along instead of being recomputed.
+  // Tiles kTileGroup at a time, the next group's loads in flight while this one is worked on;
+  // the pointers step along instead of being recomputed.
   const int64_t first_tile = strip * p.k_tiles + tile_begin;
   const uint4* codes_ahead = p.codes + first_tile * 32 + lane;
   const uint16_t* scales_ahead = p.scales + first_tile * 32 + lane;
-  uint4 next_codes[2] = {};
-  uint32_t next_scales[2] = {};
+  uint4 next_codes[kTileGroup] = {};
+  uint32_t next_scales[kTileGroup] = {};
 #pragma unroll
-  for (int i = 0; i < 2; ++i) {
+  for (int i = 0; i < kTileGroup; ++i) {
     if (i < tiles) next_codes[i] = __ldg(codes_ahead + 32 * i), next_scales[i] = __ldg(scales_ahead + 32 * i);
   }
-  for (int i = 0; i < tiles; i += 2) {
-    const uint4 codes0 = next_codes[0], codes1 = next_codes[1];
-    const uint32_t scales0 = next_scales[0], scales1 = next_scales[1];
-    codes_ahead += 64, scales_ahead += 64;
+  for (int i = 0; i < tiles; i += kTileGroup) {
+    uint4 group_codes[kTileGroup];
+    uint32_t group_scales[kTileGroup];
+    codes_ahead += 32 * kTileGroup, scales_ahead += 32 * kTileGroup;
 #pragma unroll
-    for (int ahead = 0; ahead < 2; ++ahead) {
-      if (i + 2 + ahead < tiles) {
-        next_codes[ahead] = __ldg(codes_ahead + 32 * ahead);
-        next_scales[ahead] = __ldg(scales_ahead + 32 * ahead);
+    for (int j = 0; j < kTileGroup; ++j) {
+      group_codes[j] = next_codes[j], group_scales[j] = next_scales[j];
+      if (i + kTileGroup + j < tiles) {
+        next_codes[j] = __ldg(codes_ahead + 32 * j);
+        next_scales[j] = __ldg(scales_ahead + 32 * j);
       }
     }
-    if (i + 2 <= full_tiles) {
-      process_tile(codes0, scales0, i, std::true_type{});
-      process_tile(codes1, scales1, i + 1, std::true_type{});
+    if (i + kTileGroup <= full_tiles) {
+#pragma unroll
+      for (int j = 0; j < kTileGroup; ++j) process_tile(group_codes[j], group_scales[j], i + j, std::true_type{});
     } else {
-      process_tile(codes0, scales0, i, std::false_type{});
-      if (i + 1 < tiles) process_tile(codes1, scales1, i + 1, std::false_type{});
+#pragma unroll
+      for (int j = 0; j < kTileGroup; ++j) {
+        if (i + j < tiles) process_tile(group_codes[j], group_scales[j], i + j, std::false_type{});
+      }
     }
   }
 
