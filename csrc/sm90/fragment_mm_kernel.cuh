@@ -10,9 +10,10 @@
 // with x's operands, 16 contiguous values a lane and tile, read straight from global memory (x
 // is small and shared by every warp: it lives in L2 and L1).
 // The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
-// each leaves its fp32 sums in its shared memory, and the first reads all of them through the
-// cluster's distributed shared memory, adds them in split order (deterministic), applies alpha,
-// adds the bias and rounds once to the output type. No workspace, no second kernel.
+// each leaves its fp32 sums in its shared memory; then each sums a share of the outputs, reading
+// every split's value through the cluster's distributed shared memory and adding them in split
+// order (deterministic), applies alpha, adds the bias and rounds once to the output type. No
+// workspace, no second kernel.
 // (fragment_mm_epilogue_kernel does the same sum from a global buffer for the wgmma kernel's
 // splits.)
 #pragma once
@@ -253,22 +254,27 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   namespace cg = cooperative_groups;
   const cg::cluster_group cluster = cg::this_cluster();
   cluster.sync();  // every split's sums are in its shared memory
-  if (cluster.block_rank() == 0 && strip_exists) {
-    const int splits = static_cast<int>(cluster.num_blocks());
+  // The splits share the summing: a lane's value v (acc[v / 4][v % 4]) is summed by split
+  // v % splits, reading every split's value at once and adding them in split order.
+  const int splits = static_cast<int>(cluster.num_blocks()), rank = static_cast<int>(cluster.block_rank());
 #pragma unroll
-    for (int j = 0; j < kNTiles; ++j) {
+  for (int v = 0; v < 4 * kNTiles; ++v) {
+    const int64_t row = m_base + 8 * (v / 4) + 2 * thread_in_group + v % 2;
+    const int64_t column = strip * kFragmentRows + group + 8 * (v % 4 / 2);
+    if (v % splits != rank || !strip_exists || row >= p.m || column >= epilogue.n) continue;
+    float parts[kMaxClusterSplits];
 #pragma unroll
-      for (int c = 0; c < 4; ++c) {
-        const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
-        const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
-        if (row >= p.m || column >= epilogue.n) continue;
-        float sum = 0.0f;
-        for (int r = 0; r < splits; ++r) sum += *cluster.map_shared_rank(&split_sums[warp][4 * j + c][lane], r);
-        epilogue.store(row, column, sum);
-      }
+    for (int r = 0; r < kMaxClusterSplits; ++r) {
+      parts[r] = r < splits ? *cluster.map_shared_rank(&split_sums[warp][v][lane], r) : 0.0f;
     }
+    float sum = 0.0f;
+#pragma unroll
+    for (int r = 0; r < kMaxClusterSplits; ++r) {
+      if (r < splits) sum += parts[r];
+    }
+    epilogue.store(row, column, sum);
   }
-  cluster.sync();  // the other splits keep their shared memory until the first has read it
+  cluster.sync();  // every split keeps its shared memory until the others have read it
 }
 
 // out[m, j] = alpha * (sum over splits) + bias[j], for j < n; one thread per output.
