@@ -6,14 +6,14 @@
     (random code words, scale bytes 0x00..0x7E), checks out = alpha * x @ (e2m1 * sf)^T on the
     first rows against a CPU loop that reads the weight through fragment_code / fragment_scale
     (relative Frobenius error <= 5e-3, DESIGN.md section 3), then times back-to-back launches with
-    CUDA events, rotating over copies of the weight that hold at least 200 MB in all, so that the
-    weight comes from DRAM as in a model's forward pass. Reports microseconds, weight GB/s and
+    CUDA events, replayed as one CUDA graph, rotating over copies of the weight that hold at least 200 MB in
+    all, so that the weight comes from DRAM as in a model's forward pass. Reports microseconds, weight GB/s and
     TFLOP/s. Without a CUDA GPU it says so and exits 0; on a GPU other than SM90 it says
     that too.
 
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
-                        [--batch_rows=<64|128|256>]
+                        [--batch_rows=<64|128|256>] [--splits=<n>]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
@@ -44,6 +44,7 @@ struct Options {
   int64_t k = 8192;
   int iterations = 100;
   int batch_rows = 0;  // 0: the plan's choice
+  int splits = 0;      // 0: the plan's choice
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -55,6 +56,7 @@ struct Options {
       else if (const char* v = value("k")) k = std::atoll(v);
       else if (const char* v = value("iterations")) iterations = std::atoi(v);
       else if (const char* v = value("batch_rows")) batch_rows = std::atoi(v);
+      else if (const char* v = value("splits")) splits = std::atoi(v);
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -62,7 +64,7 @@ struct Options {
       }
     }
     const bool batch_rows_valid = batch_rows == 0 || batch_rows == 64 || batch_rows == 128 || batch_rows == 256;
-    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid;
+    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && splits >= 0;
   }
 
   void print_usage() const {
@@ -73,7 +75,8 @@ struct Options {
         "  --k=<int>          input features, a multiple of 16 (default %ld)\n"
         "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n"
         "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
-        "                     (default: the plan's choice)\n\n"
+        "                     (default: the plan's choice)\n"
+        "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -110,12 +113,18 @@ bool run(const Options& options, Result& result) {
   int device = 0, multiprocessors = 0;
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
-  const nvfp4::sm90::FragmentMmPlan plan =
+  nvfp4::sm90::FragmentMmPlan plan =
       options.batch_rows == 0
           ? nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors)
           : nvfp4::sm90::wgmma_plan(options.batch_rows, m, padded_n, k_tiles, multiprocessors).first;
-  std::printf("  Plan: %s, batch tile %d, %ld K splits\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
-              plan.batch_rows > 0 ? plan.batch_rows : 8 * plan.n_tiles, long(plan.splits));
+  if (options.splits > 0) {
+    const bool clustered = plan.batch_rows == 0;  // the split-K kernel's splits form one cluster
+    const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
+    nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
+  }
+  std::printf("  Plan: %s, batch tile %d, %ld K splits%s\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
+              plan.batch_rows > 0 ? plan.batch_rows : 8 * plan.n_tiles, long(plan.splits),
+              plan.batch_rows == 0 && plan.tile_group == 4 ? ", four tiles ahead" : "");
   CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));
@@ -128,12 +137,12 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaMemcpy(device_alpha, &alpha, sizeof(float), cudaMemcpyHostToDevice));
   CHECK_CUDA(cudaMemset(device_out, 0xFF, m * n * sizeof(__nv_bfloat16)));  // NaN: unwritten outputs show
 
-  auto launch_with = [&](const uint8_t* codes, const uint8_t* scales) {
+  auto launch_with = [&](const uint8_t* codes, const uint8_t* scales, cudaStream_t stream) {
     return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, codes, scales, padded_n, k_tiles,
                                                           workspace, device_alpha, false, nullptr, device_out, n,
-                                                          multiprocessors, nullptr);
+                                                          multiprocessors, stream);
   };
-  CHECK_CUDA(launch_with(device_weight, device_scale));
+  CHECK_CUDA(launch_with(device_weight, device_scale, nullptr));
   CHECK_CUDA(cudaDeviceSynchronize());
 
   // The CPU product of the first rows, in double.
@@ -170,12 +179,12 @@ bool run(const Options& options, Result& result) {
       CHECK_CUDA(cudaMemcpy(copy + weight.size(), device_scale, weight_scale.size(), cudaMemcpyDeviceToDevice));
     }
     size_t next = 0;
-    auto launch = [&] {
+    auto launch = [&](cudaStream_t stream) {
       const uint8_t* copy = rotation[next];
       next = (next + 1) % copies;
-      return launch_with(copy, copy + weight.size());
+      return launch_with(copy, copy + weight.size(), stream);
     };
-    const bool timed = time_launches(launch, options.iterations, result.avg_runtime_us);
+    const bool timed = time_graph(launch, options.iterations, result.avg_runtime_us);
     for (uint8_t* copy : rotation) cudaFree(copy);
     if (!timed) return false;
   }

@@ -44,6 +44,12 @@ inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
 constexpr int64_t kMinTilesPerSplit = 4;
+// Most splits the split-K kernel takes (its splits of a tile meet in one cluster, at most
+// kMaxClusterSplits). Swept over 2 .. 8 on an H100 (M = 1 and 16, the four benchmark shapes), no
+// count was best everywhere and neighbouring counts differed by up to 40%; 5 was never more than
+// 16% off the best, 8 up to 32% (8192 x 8192, M = 1: 23.6 us against 17.8 at 7 and 18.0 at 5).
+constexpr int64_t kMaxSplitKSplits = 5;
+static_assert(kMaxSplitKSplits <= kMaxClusterSplits, "a split-K tile's splits form one cluster");
 // Tiles of a split from which the split-K kernel loads four tiles ahead rather than two.
 constexpr int64_t kLongSplitTiles = 32;
 // Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
@@ -54,9 +60,19 @@ inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
   return std::clamp<int64_t>((wanted + blocks - 1) / blocks, 1, std::max<int64_t>(1, k_tiles / kMinTilesPerSplit));
 }
 
-inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t k_tiles) {
+// Cuts K into (at most) `splits` splits and sets what follows from them: the split-K kernel's
+// tile group, the wgmma kernel's partial sums.
+inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t padded_n, int64_t k_tiles) {
   plan.tiles_per_split = (k_tiles + splits - 1) / splits;
   plan.splits = (k_tiles + plan.tiles_per_split - 1) / plan.tiles_per_split;
+  if (plan.batch_rows == 0) {
+    // Four tiles ahead pay where a warp streams many tiles of one batch tile (H100, M = 1: 28672 x
+    // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
+    // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
+    plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
+  } else {
+    plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
+  }
 }
 
 // What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
@@ -100,13 +116,12 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
   std::pair<FragmentMmPlan, int64_t> best{plan, -1};
   const int64_t max_splits = std::clamp<int64_t>(k_tiles / kMinTilesPerSplit, 1, kMaxWgmmaSplits);
   for (int64_t splits = 1; splits <= max_splits; ++splits) {
-    set_splits(plan, splits, k_tiles);
+    set_splits(plan, splits, m, padded_n, k_tiles);
     if (plan.splits != splits) continue;  // the same split as a smaller count
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
   best.first.x_steps_bytes = batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0;  // kXByTma
-  best.first.partial_floats = best.first.splits > 1 ? best.first.splits * m * padded_n : 0;
   return best;
 }
 
@@ -124,13 +139,8 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
   plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
   plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
-  // The splits of a tile meet in one cluster: at most kMaxClusterSplits of them.
   const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
-  set_splits(plan, std::min(splits, kMaxClusterSplits), k_tiles);
-  // Four tiles ahead pay where a warp streams many tiles of one batch tile (H100, M = 1: 28672 x
-  // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
-  // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
-  plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
+  set_splits(plan, std::min(splits, kMaxSplitKSplits), m, padded_n, k_tiles);
   return plan;  // no workspace
 }
 

@@ -31,7 +31,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
     EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
-    EXPECT(plan.splits <= kMaxClusterSplits, CASE);
+    EXPECT(plan.splits <= kMaxSplitKSplits, CASE);
     EXPECT(plan.tile_group == 2 || (plan.tile_group == 4 && plan.n_tiles == 1), CASE);  // the instantiated kernels
     EXPECT(workspace_bytes(plan) == 0, CASE);
   } else {
