@@ -1,8 +1,8 @@
 // How a call of the Hopper GEMM runs (torch-free): the split-K mma.sync kernel for batches of up
 // to kMaxMmaSyncBatch rows (fragment_mm_kernel.cuh); above, the wgmma kernel
 // (fragment_wgmma_kernel.cuh) with the batch tile and K split a cost estimate picks, preceded for
-// 256-row batch tiles by a copy of x in step order (x_step_order_kernel.cuh). The op (fragment_mm.cu) and the C++ benchmark both launch
-// here.
+// 256-row batch tiles by a copy of x in step order (x_step_order_kernel.cuh). The op
+// (fragment_mm.cu) and the C++ benchmark both launch here.
 #pragma once
 
 #include <cuda_runtime.h>  // cudaLaunchKernelEx
@@ -77,7 +77,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 
 // What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
 // tile share a multiprocessor: for 64 and 128 rows measured on an H200 (M = 4096, N = K = 8192;
-// the 64-row tile's 78 registers let two CTAs share a multiprocessor); the 256-row tile, which
+// the 64-row tile's registers and stages fit two CTAs on a multiprocessor); the 256-row tile, which
 // reads x by TMA, in proportion to the 128-row one from their times per tile on an H100 (one
 // wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us). Only the ratios matter: they
 // pick the tile.
@@ -165,8 +165,7 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
 
 // One call on `stream`: x [m, k] (T, 4-byte aligned), the prepared weight of padded_n rows,
 // `workspace` of workspace_bytes(plan) bytes (256-byte aligned), alpha (one value or [n]), bias
-// ([n] or null), out [m, n].
-// Returns the launch status.
+// ([n] or null), out [m, n]. Returns the launch status.
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const void* weight,
                                const void* weight_scale, int64_t padded_n, int64_t k_tiles, void* workspace,

@@ -73,7 +73,6 @@ constexpr int64_t kMaxClusterSplits = 8;
 template <typename T>
 using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
 
-
 // The two block scales of a lane's block (rows g and g + 8: two E4M3 bytes, row g's in the low
 // byte), each as a pair of T holding it twice, times 2^119 for bf16 and 2^7 for fp16 (see
 // decode_step). E4M3 -> fp16 is exact; so are the power-of-two products (at most 1.75 * 2^127 in

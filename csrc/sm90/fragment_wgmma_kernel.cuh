@@ -1,7 +1,7 @@
 // The Hopper NVFP4 GEMM for larger batches: wgmma with the weight as operand A from registers
 // (torch-free). Computes out^T = W x^T for a tile of 128 weight rows by kBatchRows (64, 128 or
-// 256) batch rows per CTA, over all of K or one split of it, with two consumer warpgroups and one
-// producer warp:
+// 256) batch rows per CTA, over all of K or one split of it, with two consumer warpgroups and a
+// producer:
 //
 // - the consumers, 64 weight rows each (four 16-row strips, one a warp), decode their fragment
 //   words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step
@@ -165,7 +165,7 @@ __device__ __forceinline__ uint4 load_or_zero(const void* source, bool valid) {
 
 template <int kBatchRows>
 __device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, int64_t m_base, int64_t tile_begin,
-                                          int64_t tiles, uint32_t stages_address) {
+                                                   int64_t tiles, uint32_t stages_address) {
   constexpr int kLoads = XRegisters<kBatchRows>::kLoads;
   static_assert(!kXByTma<kBatchRows>, "a producer warpgroup");
   const int producer_thread = threadIdx.x - kConsumerThreads;
@@ -364,8 +364,9 @@ cudaError_t make_x_tensor_map(CUtensorMap* map, const T* x_steps, int64_t m, int
 }
 
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With kXByTma
-// it reads x in step order from `x_steps`, else x from `params.x`. With splits > 1 `params.partial` receives the sums of each split, else it
-// must be null and `epilogue` stores the result.
+// it reads x in step order from `x_steps`, else x from `params.x`. With splits > 1
+// `params.partial` receives the sums of each split, else it must be null and `epilogue` stores the
+// result.
 template <typename T, int kBatchRows>
 cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& params, int64_t splits,
                                   const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
