@@ -179,6 +179,25 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
+# A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
+# (4100 rows: the 256-row tile in four chunks, the last one short; tests/cpp/test_gemm_plan.cu):
+# every row checked.
+@requires_sm90
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_gemm_in_overlapped_chunks(dtype: torch.dtype):
+    m, n, k = 4100, 4000, 4112
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=11, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(11)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
+    alpha = (1.0 / gs_w).float().reshape(())
+    bias = torch.randn(n, generator=generator, device="cuda").to(dtype)
+    out = run_gemm(x, packed, scale, n, alpha, bias)
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    assert torch.isfinite(out).all()
+    row_errors = (out.float() - expected).norm(dim=1) / expected.norm(dim=1).clamp_min(1e-30)
+    assert row_errors.max() <= RELATIVE_TOLERANCE
+
+
 @requires_sm90
 @pytest.mark.parametrize("m", [16, 256], ids=["split_k", "wgmma"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -272,26 +291,29 @@ def test_opcheck():
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.out, (x, weight, weight_scale, alpha, None, 96), {"out": out})
 
 
+# (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in four chunks
+# (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream.
 @requires_sm90
-def test_cuda_graph_capture_and_compile():
-    packed, scale, gs_w = checkpoint_weight(128, 512, seed=6, device="cuda")
+@pytest.mark.parametrize(("m", "n", "k"), [(16, 128, 512), (4100, 4000, 4112)], ids=["split_k", "overlapped"])
+def test_cuda_graph_capture_and_compile(m: int, n: int, k: int):
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=6, device="cuda")
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
-    x = torch.randn(16, 512, device="cuda", dtype=torch.bfloat16)
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
     alpha = (1.0 / gs_w).reshape(())
-    expected = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128)
+    expected = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n)
     out = torch.empty_like(expected)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128, out=out)  # warm-up
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, out=out)  # warm-up
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 128, out=out)
+        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, out=out)
     out.zero_()
     graph.replay()
     torch.cuda.synchronize()
     assert torch.equal(out, expected)
     compiled = torch.compile(
-        lambda a: nvfp4.sm90_scaled_fp4_mm(a, weight, weight_scale, alpha, None, 128), fullgraph=True
+        lambda a: nvfp4.sm90_scaled_fp4_mm(a, weight, weight_scale, alpha, None, n), fullgraph=True
     )
     assert torch.equal(compiled(x), expected)

@@ -32,6 +32,8 @@ struct FragmentMmPlan {
   int64_t splits;            // grid y
   int64_t tiles_per_split;   // K tiles of one split
   int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
+  int64_t chunks;            // wgmma reading x by TMA: pieces of M, each one's ordering overlapping the
+                             // previous one's multiply (1: no overlap)
   int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]
 };
 
@@ -44,12 +46,15 @@ inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
 constexpr int64_t kMinTilesPerSplit = 4;
-// Most splits the split-K kernel takes (its splits of a tile meet in one cluster, at most
-// kMaxClusterSplits). Swept over 2 .. 8 on an H100 (M = 1 and 16, the four benchmark shapes), no
-// count was best everywhere and neighbouring counts differed by up to 40%; 5 was never more than
-// 16% off the best, 8 up to 32% (8192 x 8192, M = 1: 23.6 us against 17.8 at 7 and 18.0 at 5).
-constexpr int64_t kMaxSplitKSplits = 5;
-static_assert(kMaxSplitKSplits <= kMaxClusterSplits, "a split-K tile's splits form one cluster");
+// Most splits the split-K kernel takes for 8 (16) batch rows a warp; its splits of a tile meet in
+// one cluster, at most kMaxClusterSplits. Swept over 2 .. 8 on an H100 (M = 1 and 16, the four
+// benchmark shapes): no count was best everywhere and neighbouring counts differed by up to 40%.
+// At M = 1, 5 was never more than 16% off the best, 8 up to 32% (8192 x 8192: 23.6 us against
+// 17.8 at 7 and 18.0 at 5); at M = 16, 6 was best on three shapes (8192 x 28672: 68.8 us, 78.3 at
+// 5, 88.0 at 8) and 4% behind 5 on the fourth.
+constexpr int64_t max_split_k_splits(int n_tiles) { return n_tiles == 1 ? 5 : 6; }
+static_assert(max_split_k_splits(1) <= kMaxClusterSplits && max_split_k_splits(2) <= kMaxClusterSplits,
+              "a split-K tile's splits form one cluster");
 // Tiles of a split from which the split-K kernel loads four tiles ahead rather than two.
 constexpr int64_t kLongSplitTiles = 32;
 // Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
@@ -88,6 +93,12 @@ struct WgmmaTileCost {
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
   return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{830, 1};
 }
+// Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
+// kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
+// shapes). H100, bench_fragment_mm: M = 4096, 8192 x 28672 2855 -> 2752 us, 8192 x 8192 836 -> 823;
+// at M = 2048 in two pieces 405 -> 408: not below.
+constexpr int64_t kMaxChunks = 4;
+constexpr int64_t kMinOverlapBatchBlocks = 16;
 // Most K splits the wgmma plan considers.
 constexpr int64_t kMaxWgmmaSplits = 16;
 
@@ -122,6 +133,8 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
   best.first.x_steps_bytes = batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0;  // kXByTma
+  const bool overlapped = batch_rows == 256 && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks;
+  best.first.chunks = overlapped ? kMaxChunks : 1;
   return best;
 }
 
@@ -140,7 +153,8 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
   plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
   const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
-  set_splits(plan, std::min(splits, kMaxSplitKSplits), m, padded_n, k_tiles);
+  set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
+  plan.chunks = 1;
   return plan;  // no workspace
 }
 
@@ -163,14 +177,68 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup>, params, epilogue);
 }
 
+// What a plan with chunks > 1 needs besides `stream`, made by the caller: a second stream that
+// orders x while `stream` multiplies, an event to fork it from `stream` and one a chunk to join.
+struct OverlapStreams {
+  cudaStream_t side;
+  cudaEvent_t forked;
+  cudaEvent_t ordered[kMaxChunks];
+};
+
+// The 256-row wgmma tile over x in step order: the ordering pass, then the multiply; with
+// plan.chunks > 1 the passes of all chunks run on overlap.side, each chunk's multiply on `stream`
+// as soon as its rows are ordered, so that ordering chunk c + 1 runs during chunk c's multiply.
+template <typename T>
+cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmParams& params,
+                                 const FragmentMmEpilogue<T>& epilogue, void* workspace, int multiprocessors,
+                                 const OverlapStreams* overlap, cudaStream_t stream) {
+  constexpr int kBatchRows = 256;
+  const T* x = static_cast<const T*>(params.x);
+  T* x_steps = static_cast<T*>(workspace);
+  const int64_t row_values = params.k_tiles * kFragmentK;  // of x_steps
+  if (plan.chunks == 1) {
+    const cudaError_t ordered =
+        launch_x_step_order(x, params.m, params.k, params.k_tiles, x_steps, multiprocessors, stream);
+    if (ordered != cudaSuccess) return ordered;
+    return launch_fragment_wgmma<T, kBatchRows>(x_steps, params, plan.splits, epilogue, stream);
+  }
+  if (overlap == nullptr || plan.chunks > kMaxChunks || plan.splits != 1) return cudaErrorInvalidValue;
+  const int64_t chunk_rows = (plan.m_blocks + plan.chunks - 1) / plan.chunks * kBatchRows;
+  const auto rows_of = [&](int64_t c) {
+    const int64_t first = c * chunk_rows;
+    return std::pair<int64_t, int64_t>{first, std::min(params.m, first + chunk_rows) - first};
+  };
+  cudaError_t status = cudaEventRecord(overlap->forked, stream);
+  if (status == cudaSuccess) status = cudaStreamWaitEvent(overlap->side, overlap->forked, 0);
+  for (int64_t c = 0; c < plan.chunks && status == cudaSuccess; ++c) {
+    const auto [first, rows] = rows_of(c);
+    status = launch_x_step_order(x + first * params.k, rows, params.k, params.k_tiles, x_steps + first * row_values,
+                                 multiprocessors, overlap->side);
+    if (status == cudaSuccess) status = cudaEventRecord(overlap->ordered[c], overlap->side);
+  }
+  for (int64_t c = 0; c < plan.chunks && status == cudaSuccess; ++c) {
+    const auto [first, rows] = rows_of(c);
+    status = cudaStreamWaitEvent(stream, overlap->ordered[c], 0);
+    if (status != cudaSuccess) break;
+    FragmentMmParams chunk = params;
+    chunk.x = x + first * params.k;
+    chunk.m = rows;
+    FragmentMmEpilogue<T> chunk_epilogue = epilogue;
+    chunk_epilogue.out = epilogue.out + first * epilogue.n;
+    status = launch_fragment_wgmma<T, kBatchRows>(x_steps + first * row_values, chunk, 1, chunk_epilogue, stream);
+  }
+  return status;
+}
+
 // One call on `stream`: x [m, k] (T, 4-byte aligned), the prepared weight of padded_n rows,
 // `workspace` of workspace_bytes(plan) bytes (256-byte aligned), alpha (one value or [n]), bias
-// ([n] or null), out [m, n]. Returns the launch status.
+// ([n] or null), out [m, n]; `overlap` for a plan with chunks > 1, else unused. Returns the launch
+// status.
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const void* weight,
                                const void* weight_scale, int64_t padded_n, int64_t k_tiles, void* workspace,
                                const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
-                               int multiprocessors, cudaStream_t stream) {
+                               int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
   const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
@@ -181,11 +249,10 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;
     if constexpr (kXByTma<kBatchRows>) {
-      const cudaError_t ordered = launch_x_step_order(x, m, k, k_tiles, workspace, multiprocessors, stream);
-      if (ordered != cudaSuccess) return ordered;
+      return launch_ordered_wgmma<T>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
+    } else {
+      return launch_fragment_wgmma<T, kBatchRows>(nullptr, params, plan.splits, epilogue, stream);
     }
-    return launch_fragment_wgmma<T, kBatchRows>(static_cast<const T*>(workspace), params, plan.splits, epilogue,
-                                                stream);
   };
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;

@@ -1,7 +1,9 @@
 // nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public
 // op's CUDA entry in _C with checked arguments: plans the call, takes the workspace of a wgmma
-// call (x in step order, split sums) from the caching allocator and launches the kernels (fragment_gemm.cuh) on the
-// current stream.
+// call (x in step order, split sums) from the caching allocator and launches the kernels
+// (fragment_gemm.cuh) on the current stream, ordering x on a second stream where the plan overlaps
+// that with the multiply. All of the second stream's work is joined back before the last kernel,
+// so the workspace and x are free again for the current stream when the op returns.
 
 #include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
@@ -14,6 +16,34 @@
 
 namespace nvfp4::sm90 {
 namespace {
+
+// The second stream and the events of a call whose x ordering overlaps its multiply
+// (plan.chunks > 1): a stream from the pool, events made for the call and released on any exit
+// (a recorded event may be destroyed; its resources go once it completes).
+class Overlap {
+ public:
+  Overlap(int64_t chunks, int device) : chunks_(chunks) {
+    if (chunks_ <= 1) return;
+    streams_.side = c10::cuda::getStreamFromPool(/*isHighPriority=*/false, device).stream();
+    C10_CUDA_CHECK(cudaEventCreateWithFlags(&streams_.forked, cudaEventDisableTiming));
+    for (int64_t c = 0; c < chunks_; ++c) {
+      C10_CUDA_CHECK(cudaEventCreateWithFlags(&streams_.ordered[c], cudaEventDisableTiming));
+    }
+  }
+  ~Overlap() {
+    if (streams_.forked != nullptr) cudaEventDestroy(streams_.forked);
+    for (cudaEvent_t event : streams_.ordered) {
+      if (event != nullptr) cudaEventDestroy(event);
+    }
+  }
+  Overlap(const Overlap&) = delete;
+  Overlap& operator=(const Overlap&) = delete;
+  const OverlapStreams* streams() const { return chunks_ > 1 ? &streams_ : nullptr; }
+
+ private:
+  int64_t chunks_;
+  OverlapStreams streams_{};
+};
 
 int multiprocessors(int device) {
   int count = 0;
@@ -29,12 +59,13 @@ void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight
   const int sms = multiprocessors(x.get_device());
   const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, sms);
   at::Tensor workspace = at::empty({workspace_bytes(plan)}, x.options().dtype(at::kByte));
+  const Overlap overlap(plan.chunks, x.get_device());
   const T* bias_data = bias.has_value() ? reinterpret_cast<const T*>(bias->const_data_ptr()) : nullptr;
   C10_CUDA_CHECK(launch_fragment_mm<T>(plan, reinterpret_cast<const T*>(x.const_data_ptr()), m, k,
                                        weight.const_data_ptr(), weight_scale.const_data_ptr(), padded_n, k_tiles,
                                        workspace.mutable_data_ptr(), alpha.const_data_ptr<float>(),
                                        alpha.numel() > 1, bias_data, reinterpret_cast<T*>(out.mutable_data_ptr()), n,
-                                       sms, c10::cuda::getCurrentCUDAStream()));
+                                       sms, overlap.streams(), c10::cuda::getCurrentCUDAStream()));
 }
 
 void fragment_mm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale,

@@ -31,7 +31,8 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
     EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
-    EXPECT(plan.splits <= kMaxSplitKSplits, CASE);
+    EXPECT(plan.splits <= max_split_k_splits(plan.n_tiles), CASE);
+    EXPECT(plan.chunks == 1, CASE);
     EXPECT(plan.tile_group == 2 || (plan.tile_group == 4 && plan.n_tiles == 1), CASE);  // the instantiated kernels
     EXPECT(workspace_bytes(plan) == 0, CASE);
   } else {
@@ -39,6 +40,14 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.batch_rows == 64 || plan.batch_rows == 128 || plan.batch_rows == 256, CASE);
     EXPECT(plan.m_blocks * plan.batch_rows >= m && (plan.m_blocks - 1) * plan.batch_rows < m, CASE);
     EXPECT(plan.m_blocks <= 65535, CASE);  // grid z
+    // Overlapped x ordering: only for the TMA-fed tile without a K split and a large batch, every
+    // chunk non-empty.
+    EXPECT(plan.chunks == 1 || plan.chunks == kMaxChunks, CASE);
+    if (plan.chunks > 1) {
+      EXPECT(plan.batch_rows == 256 && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
+      const int64_t chunk_blocks = (plan.m_blocks + plan.chunks - 1) / plan.chunks;
+      EXPECT((plan.chunks - 1) * chunk_blocks < plan.m_blocks, CASE);
+    }
     EXPECT(plan.strip_blocks * kWgmmaWeightRows >= padded_n, CASE);
     EXPECT(plan.x_steps_bytes == (plan.batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0), CASE);
     EXPECT(plan.partial_floats == (plan.splits > 1 ? plan.splits * m * padded_n : 0), CASE);
@@ -65,6 +74,13 @@ int main() {
       }
     }
   }
+  // The overlapped plan the GEMM tests run (tests/test_sm90_gemm.py, 4100 x 4000 x 4112).
+  using namespace nvfp4;
+  const sm90::FragmentMmPlan overlapped =
+      sm90::plan_fragment_mm(4100, fragment_padded_rows(4000), fragment_padded_k(4112) / kFragmentK, 132);
+  EXPECT(overlapped.batch_rows == 256 && overlapped.splits == 1 && overlapped.chunks == 4,
+         "4100 x 4000 x 4112: batch tile %d, %ld splits, %ld chunks", overlapped.batch_rows, long(overlapped.splits),
+         long(overlapped.chunks));
   const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
