@@ -180,7 +180,7 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
 
 
 # A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
-# (4100 rows: the 256-row tile in four chunks, the last one short; tests/cpp/test_gemm_plan.cu):
+# (4100 rows: the 256-row tile in two chunks, the last one short; tests/cpp/test_gemm_plan.cu):
 # every row checked.
 @requires_sm90
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
@@ -291,7 +291,7 @@ def test_opcheck():
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.out, (x, weight, weight_scale, alpha, None, 96), {"out": out})
 
 
-# (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in four chunks
+# (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in two chunks
 # (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream.
 @requires_sm90
 @pytest.mark.parametrize(("m", "n", "k"), [(16, 128, 512), (4100, 4000, 4112)], ids=["split_k", "overlapped"])

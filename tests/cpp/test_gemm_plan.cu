@@ -42,7 +42,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.m_blocks <= 65535, CASE);  // grid z
     // Overlapped x ordering: only for the TMA-fed tile without a K split and a large batch, every
     // chunk non-empty.
-    EXPECT(plan.chunks == 1 || plan.chunks == kMaxChunks, CASE);
+    EXPECT(plan.chunks >= 1 && plan.chunks <= kMaxChunks, CASE);
     if (plan.chunks > 1) {
       EXPECT(plan.batch_rows == 256 && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
       const int64_t chunk_blocks = (plan.m_blocks + plan.chunks - 1) / plan.chunks;
@@ -78,9 +78,13 @@ int main() {
   using namespace nvfp4;
   const sm90::FragmentMmPlan overlapped =
       sm90::plan_fragment_mm(4100, fragment_padded_rows(4000), fragment_padded_k(4112) / kFragmentK, 132);
-  EXPECT(overlapped.batch_rows == 256 && overlapped.splits == 1 && overlapped.chunks == 4,
+  EXPECT(overlapped.batch_rows == 256 && overlapped.splits == 1 && overlapped.chunks == 2,
          "4100 x 4000 x 4112: batch tile %d, %ld splits, %ld chunks", overlapped.batch_rows, long(overlapped.splits),
          long(overlapped.chunks));
+  // Chunks that keep the waves of one call: 8192 x 8192 at M = 4096 in four (2 waves each of 132
+  // multiprocessors' CTAs), 6144 x 4096 in two (four would round 1.45 waves up to 2 four times).
+  EXPECT(sm90::plan_fragment_mm(4096, 8192, 128, 132).chunks == 4, "8192 x 8192, M = 4096");
+  EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
   const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
