@@ -6,20 +6,10 @@
 // - the consumers, 64 weight rows each (four 16-row strips, one a warp), decode their fragment
 //   words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step
 //   while the previous step multiplies (two register sets, wgmma.wait_group 1);
-// - the producer copies each 64-wide K tile of x into a ring of kXStages shared-memory stages.
-//   For 256-row batch tiles it is one warp that has TMA copy the tile from x in step order
-//   (x_step_order_kernel.cuh): one instruction a tile, rows past M filled with zeros by the copy.
-//   For smaller tiles it is a warpgroup that loads x itself (16-byte loads, 4-byte stores in step
-//   order): there the ordering pass costs more than TMA saves (benchmarks/NOTES.md, v9).
+// - the producer copies each 64-wide K tile of x into a ring of shared-memory stages, by TMA for
+//   256-row batch tiles and by loads and stores for smaller ones (x_stages.cuh: the ring, its
+//   hand-over barriers and both producers).
 //
-// A stage holds the x tile as wgmma's K-major operand B with the 128-byte swizzle: batch row r at
-// r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. In step order, step s's 16 values are
-// the 32 bytes a descriptor starting 32s bytes into the stage reads.
-//
-// Hand-over: "full" is, with TMA, an mbarrier per stage that the copy completes (expect-tx bytes),
-// else a named barrier on which the producer arrives once its stores are fenced for the async
-// proxy; "empty" a named barrier per stage on which the consumers arrive once the wgmmas that read
-// it are done and which the producer syncs on before refilling it.
 // Epilogue: alpha, bias, one rounding, stored transposed to out [M, N]; or, when K is split,
 // the raw fp32 sums to the partial buffer for fragment_mm_epilogue_kernel.
 #pragma once
@@ -28,7 +18,6 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime_api.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
 #include <atomic>
 #include <cstdint>
@@ -37,73 +26,9 @@
 #include <utility>
 
 #include "sm90/fragment_mm_kernel.cuh"
+#include "sm90/x_stages.cuh"
 
 namespace nvfp4::sm90 {
-
-constexpr int kConsumerWarpgroups = 2;
-constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;  // 128
-constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
-constexpr int kXStages = 4;
-constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of x: one 128-byte swizzle row
-
-// Which producer a batch tile uses, and the CTA's threads with it.
-template <int kBatchRows>
-constexpr bool kXByTma = kBatchRows == 256;
-template <int kBatchRows>
-constexpr int kWgmmaThreads = kConsumerThreads + (kXByTma<kBatchRows> ? 32 : 128);
-
-// Dynamic shared memory: the stages (1024-byte aligned, as the 128-byte swizzle repeats every
-// 8 rows), then the stages' full mbarriers (used with TMA).
-template <int kBatchRows>
-constexpr int kXStageBytes = kBatchRows * kXRowBytes;
-template <int kBatchRows>
-constexpr int kWgmmaSharedBytes = kXStages * kXStageBytes<kBatchRows> + 8 * kXStages;
-
-// Named barriers (0 is __syncthreads'): stage s's full barrier of the loading producer at 1 + s,
-// its empty barrier at 1 + kXStages + s; kThreads take part in each.
-__device__ __forceinline__ int full_barrier(int stage) { return 1 + stage; }
-__device__ __forceinline__ int empty_barrier(int stage) { return 1 + kXStages + stage; }
-template <int kThreads>
-__device__ __forceinline__ void barrier_sync(int id) {
-  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kThreads) : "memory");
-}
-template <int kThreads>
-__device__ __forceinline__ void barrier_arrive(int id) {
-  asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "n"(kThreads) : "memory");
-}
-
-// wgmma reads shared memory through the async proxy: stores of the generic proxy must be fenced
-// before the barrier that hands them to it.
-__device__ __forceinline__ void fence_for_async_proxy() {
-  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-// The "full" mbarriers: initialised for one arrival (the producer's, with the tile's bytes as
-// expected transaction count), completed by the copy.
-__device__ __forceinline__ void full_init(uint32_t barrier) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(barrier) : "memory");
-}
-__device__ __forceinline__ void full_expect(uint32_t barrier, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(barrier), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void full_wait(uint32_t barrier, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT;\n}\n" ::"r"(barrier),
-      "r"(parity)
-      : "memory");
-}
-
-// TMA: the x box at (column, row) into shared memory, completing `barrier`'s transaction count.
-__device__ __forceinline__ void copy_x_tile(const CUtensorMap& x_map, uint32_t destination, uint32_t barrier,
-                                            int32_t column, int32_t row) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
-          destination),
-      "l"(reinterpret_cast<uint64_t>(&x_map)), "r"(column), "r"(row), "r"(barrier)
-      : "memory");
-}
 
 // The descriptor of one k16 step of an x stage (PTX ISA "Matrix Descriptor"): K-major with the
 // 128-byte swizzle, 8-row groups 1024 bytes apart (stride byte offset), the leading byte offset
@@ -137,110 +62,6 @@ template <typename T, int kBatchRows, size_t... I>
 __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const uint32_t (&a)[4], uint64_t descriptor,
                                            std::index_sequence<I...>) {
   Wgmma<T, kBatchRows>::Op::fma(a[0], a[1], a[2], a[3], descriptor, acc[I]...);
-}
-
-// The producer warpgroup: copies the x tiles of this CTA's K range into the stages. Each lane
-// loads 16 bytes of a row (8 values: columns 8q .. 8q + 7, q = lane % 8, pairs 4q .. 4q + 3) and
-// stores its four pairs; a warp instruction covers four rows. The four rows' chunks c ^ (r % 8)
-// and bytes 4 (q / 2) fall in 32 different banks. Loads run two tiles ahead of the stores, in two
-// register sets.
-template <int kBatchRows>
-struct XRegisters {
-  static constexpr int kLoads = kBatchRows / 16;  // 16-byte loads a thread and tile
-  uint4 values[kLoads];
-};
-
-// 16 bytes from global memory, or zeros where `valid` is false (nothing is read then): a
-// predicated load rather than a branch, to keep the producer's loop short.
-__device__ __forceinline__ uint4 load_or_zero(const void* source, bool valid) {
-  uint4 v;
-  asm(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
-      "mov.b32 %0, 0;\nmov.b32 %1, 0;\nmov.b32 %2, 0;\nmov.b32 %3, 0;\n"
-      "@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n}\n"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(source), "r"(static_cast<int>(valid)));
-  return v;
-}
-
-template <int kBatchRows>
-__device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, int64_t m_base, int64_t tile_begin,
-                                                   int64_t tiles, uint32_t stages_address) {
-  constexpr int kLoads = XRegisters<kBatchRows>::kLoads;
-  static_assert(!kXByTma<kBatchRows>, "a producer warpgroup");
-  const int producer_thread = threadIdx.x - kConsumerThreads;
-  const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
-  // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
-  const int first_row = 4 * warp + lane / 8;
-  const int64_t rows_left = p.m - m_base - first_row;  // rows first_row + 16 j exist for j < rows_left / 16
-  const int64_t row_groups_left = rows_left <= 0 ? 0 : (rows_left + 15) / 16;
-  const int valid_rows = static_cast<int>(row_groups_left < kLoads ? row_groups_left : kLoads);
-  const int64_t row_bytes = 2 * p.k, load_stride = 16 * row_bytes;
-  const uint8_t* thread_x = static_cast<const uint8_t*>(p.x) + (m_base + first_row) * row_bytes + 16 * q;
-  uint32_t pair_offsets[4];  // pair 4q + w of the row: chunk (4q + w) % 8 = 4 (q % 2) + w, byte 4 (q / 2)
-#pragma unroll
-  for (int w = 0; w < 4; ++w) {
-    pair_offsets[w] = first_row * kXRowBytes + (((4 * (q % 2) + w) ^ (first_row % 8)) << 4) + 4 * (q / 2);
-  }
-
-  const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {
-    const int64_t tile = tile_begin + i;
-    // K is a multiple of 8: a load is wholly inside K or wholly past it.
-    const int tile_rows = tile * kFragmentK + 8 * q < p.k ? valid_rows : 0;
-    const uint8_t* source = thread_x + tile * kXRowBytes;
-#pragma unroll
-    for (int j = 0; j < kLoads; ++j) {  // rows past m and columns past K multiply as zeros
-      registers.values[j] = load_or_zero(source + j * load_stride, j < tile_rows);
-    }
-  };
-  const auto store = [&](int64_t i, const XRegisters<kBatchRows>& registers) {
-    const int stage = static_cast<int>(i % kXStages);
-    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
-    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
-#pragma unroll
-    for (int j = 0; j < kLoads; ++j) {
-      const uint32_t words[4] = {registers.values[j].x, registers.values[j].y, registers.values[j].z,
-                                 registers.values[j].w};
-#pragma unroll
-      for (int w = 0; w < 4; ++w) {
-        asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(stage_address + pair_offsets[w] + 16 * j * kXRowBytes),
-                     "r"(words[w])
-                     : "memory");
-      }
-    }
-    fence_for_async_proxy();
-    barrier_arrive<kWgmmaThreads<kBatchRows>>(full_barrier(stage));
-  };
-
-  XRegisters<kBatchRows> even, odd;
-  if (tiles > 0) load(0, even);
-  if (tiles > 1) load(1, odd);
-  for (int64_t i = 0; i < tiles; i += 2) {
-    store(i, even);
-    if (i + 2 < tiles) load(i + 2, even);
-    if (i + 1 < tiles) {
-      store(i + 1, odd);
-      if (i + 3 < tiles) load(i + 3, odd);
-    }
-  }
-}
-
-// The TMA producer warp: one copy a tile, issued by lane 0 once the consumers have freed the stage.
-template <int kBatchRows>
-__device__ __forceinline__ void produce_x_by_tma(const CUtensorMap& x_map, int64_t m_base, int64_t tile_begin,
-                                                 int tiles, uint32_t stages_address, uint32_t full_barriers) {
-  static_assert(kXByTma<kBatchRows>, "a producer warp");
-  const bool leader = threadIdx.x % 32 == 0;
-  for (int i = 0; i < tiles; ++i) {
-    const int stage = i % kXStages;
-    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
-    if (leader) {
-      const uint32_t full = full_barriers + 8 * stage;
-      full_expect(full, kXStageBytes<kBatchRows>);
-      copy_x_tile(x_map, stages_address + stage * kXStageBytes<kBatchRows>, full,
-                  static_cast<int32_t>((tile_begin + i) * kFragmentK), static_cast<int32_t>(m_base));
-    }
-  }
 }
 
 // grid (ceil(padded_n / 128), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows> threads;
@@ -335,32 +156,6 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
       }
     }
   }
-}
-
-// x in step order, [m, k_tiles * 64] (T, row-major, 16-byte aligned), as the TMA tensor map the
-// kernel reads: boxes of 64 columns by kBatchRows rows, the 128-byte swizzle, zeros past m.
-template <typename T, int kBatchRows>
-cudaError_t make_x_tensor_map(CUtensorMap* map, const T* x_steps, int64_t m, int64_t k_tiles) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* function = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    const cudaError_t status =
-        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault, &found);
-    return status == cudaSuccess && found == cudaDriverEntryPointSuccess
-               ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function)
-               : nullptr;
-  }();
-  if (encode == nullptr) return cudaErrorSymbolNotFound;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k_tiles * kFragmentK), static_cast<cuuint64_t>(m)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k_tiles * kXRowBytes)};  // bytes between rows
-  const cuuint32_t box[2] = {kFragmentK, kBatchRows};
-  const cuuint32_t element_strides[2] = {1, 1};
-  const CUtensorMapDataType type =
-      std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  const CUresult result = encode(map, type, 2, const_cast<T*>(x_steps), dims, strides, box, element_strides,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With kXByTma
