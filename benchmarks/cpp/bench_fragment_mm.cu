@@ -13,7 +13,7 @@
 
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
-                        [--batch_rows=<64|128|256>] [--splits=<n>]
+                        [--batch_rows=<64|128|256>] [--splits=<n>] [--split_k_rows=<8|16>]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
@@ -45,6 +45,7 @@ struct Options {
   int iterations = 100;
   int batch_rows = 0;  // 0: the plan's choice
   int splits = 0;      // 0: the plan's choice
+  int split_k_rows = 0;  // 0: the plan's choice; 8 or 16: the split-K kernel with that many rows a warp
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -57,6 +58,7 @@ struct Options {
       else if (const char* v = value("iterations")) iterations = std::atoi(v);
       else if (const char* v = value("batch_rows")) batch_rows = std::atoi(v);
       else if (const char* v = value("splits")) splits = std::atoi(v);
+      else if (const char* v = value("split_k_rows")) split_k_rows = std::atoi(v);
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -64,7 +66,9 @@ struct Options {
       }
     }
     const bool batch_rows_valid = batch_rows == 0 || batch_rows == 64 || batch_rows == 128 || batch_rows == 256;
-    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && splits >= 0;
+    const bool split_k_rows_valid = split_k_rows == 0 || ((split_k_rows == 8 || split_k_rows == 16) && batch_rows == 0);
+    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && splits >= 0 &&
+           split_k_rows_valid;
   }
 
   void print_usage() const {
@@ -76,7 +80,8 @@ struct Options {
         "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n"
         "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
         "                     (default: the plan's choice)\n"
-        "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n\n"
+        "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n"
+        "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -114,9 +119,10 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
   nvfp4::sm90::FragmentMmPlan plan =
-      options.batch_rows == 0
-          ? nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors)
-          : nvfp4::sm90::wgmma_plan(options.batch_rows, m, padded_n, k_tiles, multiprocessors).first;
+      options.batch_rows > 0 ? nvfp4::sm90::wgmma_plan(options.batch_rows, m, padded_n, k_tiles, multiprocessors).first
+      : options.split_k_rows > 0
+          ? nvfp4::sm90::split_k_plan(m, padded_n, k_tiles, multiprocessors, options.split_k_rows / 8)
+          : nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
   if (options.splits > 0) {
     const bool clustered = plan.batch_rows == 0;  // the split-K kernel's splits form one cluster
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;

@@ -159,6 +159,19 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
   return best;
 }
 
+// The split-K kernel's plan with 8 * n_tiles batch rows a warp (n_tiles 1 or 2).
+inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors, int n_tiles) {
+  FragmentMmPlan plan{};
+  plan.n_tiles = n_tiles;
+  plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
+  plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
+  const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
+  set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
+  plan.chunks = 1;
+  return plan;  // no workspace
+}
+
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   if (m > kMaxMmaSyncBatch) {
     std::pair<FragmentMmPlan, int64_t> best = wgmma_plan(64, m, padded_n, k_tiles, multiprocessors);
@@ -168,15 +181,7 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
     }
     return best.first;
   }
-  FragmentMmPlan plan{};
-  plan.n_tiles = m <= 8 ? 1 : 2;
-  plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
-  plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
-  const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
-  const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
-  set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
-  plan.chunks = 1;
-  return plan;  // no workspace
+  return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
 }
 
 // The split-K kernel, its splits of a tile as one cluster.
