@@ -117,13 +117,16 @@ inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padde
   return cycles;
 }
 
+// Batch tiles in each overlapped chunk but the last (which has the rest).
+inline int64_t chunk_batch_blocks(int64_t m_blocks, int64_t chunks) { return (m_blocks + chunks - 1) / chunks; }
+
 // The most chunks (up to kMaxChunks) whose waves of CTAs, rounded up chunk by chunk, are no more
 // than the whole call's: a chunk's last wave is partly idle (6144 x 4096 at M = 4096: four chunks
 // of 1.45 waves ran 0.71x of cuBLAS where one call of 5.8 waves ran 0.84x).
 inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
   const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
   const auto waves = [&](int64_t chunks) {
-    const int64_t chunk_blocks = (plan.m_blocks + chunks - 1) / chunks;
+    const int64_t chunk_blocks = chunk_batch_blocks(plan.m_blocks, chunks);
     int64_t total = 0;
     for (int64_t first = 0; first < plan.m_blocks; first += chunk_blocks) {
       const int64_t ctas = std::min(chunk_blocks, plan.m_blocks - first) * plan.strip_blocks;
@@ -152,8 +155,8 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  best.first.x_steps_bytes = batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0;  // kXByTma
-  best.first.chunks = batch_rows == 256 && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks
+  best.first.x_steps_bytes = x_by_tma(batch_rows) ? m * k_tiles * kFragmentK * 2 : 0;
+  best.first.chunks = x_by_tma(batch_rows) && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks
                           ? overlap_chunks(best.first, multiprocessors)
                           : 1;
   return best;
@@ -229,7 +232,7 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
     return launch_fragment_wgmma<T, kBatchRows>(x_steps, params, plan.splits, epilogue, stream);
   }
   if (overlap == nullptr || plan.chunks > kMaxChunks || plan.splits != 1) return cudaErrorInvalidValue;
-  const int64_t chunk_rows = (plan.m_blocks + plan.chunks - 1) / plan.chunks * kBatchRows;
+  const int64_t chunk_rows = chunk_batch_blocks(plan.m_blocks, plan.chunks) * kBatchRows;
   const auto rows_of = [&](int64_t c) {
     const int64_t first = c * chunk_rows;
     return std::pair<int64_t, int64_t>{first, std::min(params.m, first + chunk_rows) - first};

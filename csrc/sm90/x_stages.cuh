@@ -36,9 +36,11 @@ constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
 constexpr int kXStages = 4;
 constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of x: one 128-byte swizzle row
 
-// Which producer a batch tile uses, and the CTA's threads with it.
+// Which producer a batch tile uses (TMA from x in step order for 256 rows: the planner asks too),
+// and the CTA's threads with it.
+constexpr bool x_by_tma(int batch_rows) { return batch_rows == 256; }
 template <int kBatchRows>
-constexpr bool kXByTma = kBatchRows == 256;
+constexpr bool kXByTma = x_by_tma(kBatchRows);
 template <int kBatchRows>
 constexpr int kWgmmaThreads = kConsumerThreads + (kXByTma<kBatchRows> ? 32 : 128);
 

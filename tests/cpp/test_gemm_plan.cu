@@ -44,12 +44,11 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     // chunk non-empty.
     EXPECT(plan.chunks >= 1 && plan.chunks <= kMaxChunks, CASE);
     if (plan.chunks > 1) {
-      EXPECT(plan.batch_rows == 256 && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
-      const int64_t chunk_blocks = (plan.m_blocks + plan.chunks - 1) / plan.chunks;
-      EXPECT((plan.chunks - 1) * chunk_blocks < plan.m_blocks, CASE);
+      EXPECT(x_by_tma(plan.batch_rows) && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
+      EXPECT((plan.chunks - 1) * chunk_batch_blocks(plan.m_blocks, plan.chunks) < plan.m_blocks, CASE);
     }
     EXPECT(plan.strip_blocks * kWgmmaWeightRows >= padded_n, CASE);
-    EXPECT(plan.x_steps_bytes == (plan.batch_rows == 256 ? m * k_tiles * kFragmentK * 2 : 0), CASE);
+    EXPECT(plan.x_steps_bytes == (x_by_tma(plan.batch_rows) ? m * k_tiles * kFragmentK * 2 : 0), CASE);
     EXPECT(plan.partial_floats == (plan.splits > 1 ? plan.splits * m * padded_n : 0), CASE);
     EXPECT(partial_sums_offset(plan) % 256 == 0 && partial_sums_offset(plan) >= plan.x_steps_bytes, CASE);
   }
