@@ -161,7 +161,7 @@ bool run(const Options& options, Result& result) {
   // chunk of an overlapped plan among them), in double.
   std::vector<int64_t> checked_rows;
   for (const int64_t row : {int64_t{0}, int64_t{1}, m / 2, m - 2, m - 1}) {
-    if (row >= 0 && std::find(checked_rows.begin(), checked_rows.end(), row) == checked_rows.end()) {
+    if (row >= 0 && row < m && std::find(checked_rows.begin(), checked_rows.end(), row) == checked_rows.end()) {
       checked_rows.push_back(row);
     }
   }

@@ -3,9 +3,10 @@
 // 256) batch rows per CTA, over all of K or one split of it, with two consumer warpgroups and a
 // producer:
 //
-// - the consumers, 64 weight rows each (four 16-row strips, one a warp), decode their fragment
-//   words (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step
-//   while the previous step multiplies (two register sets, wgmma.wait_group 1);
+// - the consumers, 64 weight rows each (four 16-row strips, one a warp), copy their strips' tiles
+//   a few tiles ahead into shared memory (weight_ring.cuh) and decode the fragment words
+//   (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step while the
+//   previous step multiplies (two register sets, wgmma.wait_group 1);
 // - the producer copies each 64-wide K tile of x into a ring of shared-memory stages, by TMA for
 //   256-row batch tiles and by loads and stores for smaller ones (x_stages.cuh: the ring, its
 //   hand-over barriers and both producers).
@@ -26,9 +27,19 @@
 #include <utility>
 
 #include "sm90/fragment_mm_kernel.cuh"
+#include "sm90/weight_ring.cuh"
 #include "sm90/x_stages.cuh"
 
 namespace nvfp4::sm90 {
+
+// Each consumer warp's weight ring (weight_ring.cuh): four tiles, three in flight. A power of two
+// keeps the slot index a mask; 4 and 8 ran alike at every batch tile, 6 and 12 slower
+// (benchmarks/NOTES.md, v17).
+using ConsumerWeightRing = WeightRing<4>;
+
+// Dynamic shared memory: the x ring (x_stages.cuh), then the consumer warps' weight rings.
+template <int kBatchRows>
+constexpr int kWgmmaSharedBytes = kXRingBytes<kBatchRows> + kConsumerThreads / 32 * ConsumerWeightRing::kWarpBytes;
 
 // The descriptor of one k16 step of an x stage (PTX ISA "Matrix Descriptor"): K-major with the
 // 128-byte swizzle, 8-row groups 1024 bytes apart (stride byte offset), the leading byte offset
@@ -96,22 +107,22 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
-  const uint4* codes = p.codes + (strip * p.k_tiles + tile_begin) * 32 + lane;
-  const uint16_t* scales = p.scales + (strip * p.k_tiles + tile_begin) * 32 + lane;
+  using Ring = ConsumerWeightRing;
+  const Ring weights(stages_address + kXRingBytes<kBatchRows> + warp * Ring::kWarpBytes,
+                     p.codes + (strip * p.k_tiles + tile_begin) * 32, p.scales + (strip * p.k_tiles + tile_begin) * 32,
+                     strip_exists);
+  weights.start(tiles);
 
   float acc[kBatchRows / 2] = {};
   uint32_t a[2][4];
-  uint4 next_codes = strip_exists && tiles > 0 ? __ldg(codes) : make_uint4(0, 0, 0, 0);
-  uint32_t next_scales = strip_exists && tiles > 0 ? __ldg(scales) : 0u;
   const int refills = tiles - kXStages;  // tiles whose stage the producer refills: 0 .. refills - 1
   int stage = 0;
   uint32_t phase = 0;  // parity of the stage's full barrier for this pass over the ring
   for (int i = 0; i < tiles; ++i) {
-    const uint4 tile_codes = next_codes;
-    const uint32_t tile_scales = next_scales;
-    if (i + 1 < tiles && strip_exists) {
-      next_codes = __ldg(codes + 32 * (i + 1)), next_scales = __ldg(scales + 32 * (i + 1));
-    }
+    weights.copy(i + Ring::kDepth - 1, tiles);
+    uint4 tile_codes;
+    uint32_t tile_scales;
+    weights.read(i, tile_codes, tile_scales);
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};

@@ -44,12 +44,12 @@ constexpr bool kXByTma = x_by_tma(kBatchRows);
 template <int kBatchRows>
 constexpr int kWgmmaThreads = kConsumerThreads + (kXByTma<kBatchRows> ? 32 : 128);
 
-// Dynamic shared memory: the stages (1024-byte aligned, as the 128-byte swizzle repeats every
-// 8 rows), then the stages' full mbarriers (used with TMA).
+// The stages lead the kernel's dynamic shared memory (1024-byte aligned, as the 128-byte swizzle
+// repeats every 8 rows); the stages' full mbarriers (used with TMA) follow them.
 template <int kBatchRows>
 constexpr int kXStageBytes = kBatchRows * kXRowBytes;
 template <int kBatchRows>
-constexpr int kWgmmaSharedBytes = kXStages * kXStageBytes<kBatchRows> + 8 * kXStages;
+constexpr int kXRingBytes = kXStages * kXStageBytes<kBatchRows> + 8 * kXStages;
 
 // Named barriers (0 is __syncthreads'): stage s's full barrier of the loading producer at 1 + s,
 // its empty barrier at 1 + kXStages + s; kThreads take part in each.
