@@ -10,6 +10,7 @@
 #include <torch/library.h>
 
 #include "cuda/cuda_type.h"
+#include "cuda/dependent_launch.cuh"
 #include "cuda/device_convert.cuh"
 #include "cuda/launch.h"
 #include "cuda/quantize_block.cuh"
@@ -45,6 +46,9 @@ __device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, flo
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
+  // A GEMM launched as a programmatic dependent (the Hopper GEMM in W4A4 mode) may start now and
+  // load its weight while this rounds its activations; it waits for this kernel before reading x.
+  allow_dependent_grids();
   __shared__ float inverse_table[kScaleTableSize];
   const float gs = *global_scale;
   const bool gs_valid = is_valid_global_scale(gs);

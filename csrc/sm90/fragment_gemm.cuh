@@ -196,13 +196,13 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
                         static_cast<unsigned>(plan.m_blocks));
   config.blockDim = dim3(kWarpsPerBlock * 32);
   config.stream = stream;
-  cudaLaunchAttribute cluster{};
-  cluster.id = cudaLaunchAttributeClusterDimension;
-  cluster.val.clusterDim.x = 1;
-  cluster.val.clusterDim.y = static_cast<unsigned>(plan.splits);
-  cluster.val.clusterDim.z = 1;
-  config.attrs = &cluster;
-  config.numAttrs = 1;
+  cudaLaunchAttribute attributes[2] = {{}, cuda::programmatic_dependent_launch()};
+  attributes[0].id = cudaLaunchAttributeClusterDimension;
+  attributes[0].val.clusterDim.x = 1;
+  attributes[0].val.clusterDim.y = static_cast<unsigned>(plan.splits);
+  attributes[0].val.clusterDim.z = 1;
+  config.attrs = attributes;
+  config.numAttrs = 2;
   return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup>, params, epilogue);
 }
 
@@ -296,8 +296,15 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   constexpr int kEpilogueThreads = 256;
   const int64_t grid =
       std::min<int64_t>((m * n + kEpilogueThreads - 1) / kEpilogueThreads, int64_t{8} * multiprocessors);
-  fragment_mm_epilogue_kernel<T><<<grid, kEpilogueThreads, 0, stream>>>(partial, plan.splits, m, padded_n, epilogue);
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  config.blockDim = dim3(kEpilogueThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, fragment_mm_epilogue_kernel<T>, static_cast<const float*>(partial), plan.splits, m,
+                            padded_n, epilogue);
 }
 
 }  // namespace nvfp4::sm90

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "cuda/dependent_launch.cuh"
 #include "cuda/device_convert.cuh"
 #include "nvfp4/fragment_layout.h"
 
@@ -221,6 +222,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   for (int i = 0; i < kTileGroup; ++i) {
     if (i < tiles) next_codes[i] = __ldg(codes_ahead + 32 * i), next_scales[i] = __ldg(scales_ahead + 32 * i);
   }
+  cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
   for (int i = 0; i < tiles; i += kTileGroup) {
     uint4 group_codes[kTileGroup];
     uint32_t group_scales[kTileGroup];
@@ -280,6 +282,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 template <typename T>
 __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, int64_t splits, int64_t m,
                                             int64_t padded_n, FragmentMmEpilogue<T> epilogue) {
+  cuda::wait_for_prior_grids();  // the wgmma kernel's sums
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < m * epilogue.n;
        index += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = index / epilogue.n, column = index % epilogue.n;

@@ -18,7 +18,7 @@
 #include <cuda.h>  // CUtensorMap
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime_api.h>
+#include <cuda_runtime.h>  // cudaLaunchKernelEx
 
 #include <atomic>
 #include <cstdint>
@@ -96,6 +96,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   }
   __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
+    cuda::wait_for_prior_grids();  // x (or x in step order) may come from the kernel before this one
     if constexpr (kXByTma<kBatchRows>) {
       produce_x_by_tma<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, full_barriers);
     } else {
@@ -112,6 +113,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
                      p.codes + (strip * p.k_tiles + tile_begin) * 32, p.scales + (strip * p.k_tiles + tile_begin) * 32,
                      strip_exists);
   weights.start(tiles);
+  cuda::wait_for_prior_grids();  // the epilogue reads alpha and bias and writes out or the partial sums
 
   float acc[kBatchRows / 2] = {};
   uint32_t a[2][4];
@@ -197,9 +199,15 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
   }
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
-  fragment_wgmma_kernel<T, kBatchRows>
-      <<<grid, kWgmmaThreads<kBatchRows>, kSharedBytes, stream>>>(x_map, params, epilogue);
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = dim3(kWgmmaThreads<kBatchRows>);
+  config.dynamicSmemBytes = kSharedBytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, fragment_wgmma_kernel<T, kBatchRows>, x_map, params, epilogue);
 }
 
 }  // namespace nvfp4::sm90

@@ -8,11 +8,12 @@
 // tile, so the GEMM reads x_steps [m, k_tiles * 64] without bounds.
 #pragma once
 
-#include <cuda_runtime_api.h>
+#include <cuda_runtime.h>  // cudaLaunchKernelEx
 
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/dependent_launch.cuh"
 #include "nvfp4/fragment_layout.h"
 
 namespace nvfp4::sm90 {
@@ -22,6 +23,8 @@ constexpr int kStepOrderChunks = kFragmentK / 8;  // 16-byte chunks of one tile 
 // One thread per 16-byte chunk of x_steps; grid-stride. x: [m, k] 16-bit, 4-byte aligned.
 __global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, int64_t k, int64_t k_tiles,
                                     uint4* __restrict__ x_steps) {
+  cuda::wait_for_prior_grids();   // x may come from the kernel before this one
+  cuda::allow_dependent_grids();  // the multiply may start loading its weight while x is ordered
   const int64_t row_pairs = k / 2, chunks = m * k_tiles * kStepOrderChunks;
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < chunks;
        index += int64_t{gridDim.x} * blockDim.x) {
@@ -44,9 +47,15 @@ inline cudaError_t launch_x_step_order(const void* x, int64_t m, int64_t k, int6
   const int64_t chunks = m * k_tiles * kStepOrderChunks;
   if (chunks == 0) return cudaSuccess;
   const int64_t blocks = std::min<int64_t>((chunks + kThreads - 1) / kThreads, int64_t{16} * multiprocessors);
-  x_step_order_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(static_cast<const uint32_t*>(x), m, k,
-                                                                             k_tiles, static_cast<uint4*>(x_steps));
-  return cudaGetLastError();
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(blocks));
+  config.blockDim = dim3(kThreads);
+  config.stream = stream;
+  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, x_step_order_kernel, static_cast<const uint32_t*>(x), m, k, k_tiles,
+                            static_cast<uint4*>(x_steps));
 }
 
 }  // namespace nvfp4::sm90

@@ -1,0 +1,35 @@
+// Programmatic dependent launch (compute capability 9.0 and later), torch-free.
+//
+// A kernel launched with programmatic_dependent_launch() may start while the kernel before it in
+// the stream still runs: it must call wait_for_prior_grids() before it reads anything that kernel
+// writes, or writes anything that kernel reads. Until then it may only touch memory no earlier
+// kernel writes (the GEMMs: the prepared weight). A kernel that calls allow_dependent_grids() lets
+// such a dependent launch before it finishes (the dependent still waits for it to complete before
+// reading its output); without the call the dependent launches as its blocks exit.
+#pragma once
+
+#include <cuda_runtime.h>
+
+namespace nvfp4::cuda {
+
+__device__ __forceinline__ void wait_for_prior_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;\n" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void allow_dependent_grids() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;\n" ::: "memory");
+#endif
+}
+
+// The launch attribute that makes a kernel a programmatic dependent of the one before it.
+inline cudaLaunchAttribute programmatic_dependent_launch() {
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  return attribute;
+}
+
+}  // namespace nvfp4::cuda
