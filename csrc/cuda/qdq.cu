@@ -49,14 +49,20 @@ __global__ void __launch_bounds__(kThreads)
   // A GEMM launched as a programmatic dependent (the Hopper GEMM in W4A4 mode) may start now and
   // load its weight while this rounds its activations; it waits for this kernel before reading x.
   allow_dependent_grids();
+  const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  // Each thread loads its next block one iteration ahead; the first load goes out before gs is
+  // read and the table built, so that with one block a thread (decode batches) their latencies
+  // overlap instead of adding up.
+  BlockBits<T> next;
+  if (first < blocks) load_block<T, kVectorized>(input + first * kBlockSize, next);
   __shared__ float inverse_table[kScaleTableSize];
   const float gs = *global_scale;
   const bool gs_valid = is_valid_global_scale(gs);
   fill_inverse_table(inverse_table, gs);
-  for (int64_t index = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; index < blocks;
-       index += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    BlockBits<T> block;
-    load_block<T, kVectorized>(input + index * kBlockSize, block);
+  for (int64_t index = first; index < blocks; index += stride) {
+    const BlockBits<T> block = next;
+    if (index + stride < blocks) load_block<T, kVectorized>(input + (index + stride) * kBlockSize, next);
     uint8_t scale_byte;
     float inverse;
     alignas(16) T results[kBlockSize];  // stored as 16-byte vectors
