@@ -59,6 +59,12 @@ static_assert(max_split_k_splits(1) <= kMaxClusterSplits && max_split_k_splits(2
 constexpr int64_t kLongSplitTiles = 32;
 // Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
 constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
+// With 16 batch rows a warp (68 registers a thread: seven 128-thread CTAs a multiprocessor) the
+// split-K kernel waits on its loads more than it streams, and a partly filled second wave of CTAs
+// costs nearly a whole one, so it takes the most splits whose CTAs fit one wave. H100, M = 16,
+// 28672 x 8192 (448 CTAs a split): 2 splits 65.5 us (0.97 waves), 3 77.8 (1.45), 4 81.0, 5 76.0,
+// 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8 (1.1 waves) 27.0.
+constexpr int64_t kSixteenRowCtasPerMultiprocessor = 7;
 
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
 inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
@@ -169,7 +175,11 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
   plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
   plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
-  const int64_t splits = splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles);
+  const int64_t splits =
+      n_tiles == 1 ? splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles)
+                   : std::clamp<int64_t>(kSixteenRowCtasPerMultiprocessor * multiprocessors /
+                                             (plan.strip_blocks * plan.m_blocks),
+                                         1, std::max<int64_t>(1, k_tiles / kMinTilesPerSplit));
   set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
   plan.chunks = 1;
   return plan;  // no workspace

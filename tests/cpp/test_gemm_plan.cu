@@ -32,6 +32,10 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
     EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
     EXPECT(plan.splits <= max_split_k_splits(plan.n_tiles), CASE);
+    if (plan.n_tiles == 2 && plan.splits > 1) {  // 16 rows a warp: one wave of CTAs
+      EXPECT(plan.strip_blocks * plan.m_blocks * plan.splits <= kSixteenRowCtasPerMultiprocessor * multiprocessors,
+             CASE);
+    }
     EXPECT(plan.chunks == 1, CASE);
     EXPECT(plan.tile_group == 2 || (plan.tile_group == 4 && plan.n_tiles == 1), CASE);  // the instantiated kernels
     EXPECT(workspace_bytes(plan) == 0, CASE);
@@ -84,6 +88,8 @@ int main() {
   // multiprocessors' CTAs), 6144 x 4096 in two (four would round 1.45 waves up to 2 four times).
   EXPECT(sm90::plan_fragment_mm(4096, 8192, 128, 132).chunks == 4, "8192 x 8192, M = 4096");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
+  // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
+  EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
   const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
