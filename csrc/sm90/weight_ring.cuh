@@ -5,7 +5,7 @@
 // Why: a consumer warp's work on one tile (four k16 steps of m64n64 at 64 batch rows) takes far
 // less time than a read from DRAM, so a weight prefetched one tile ahead into registers leaves the
 // warp waiting for it, and deeper register prefetch costs the registers that keep two CTAs on a
-// multiprocessor (benchmarks/NOTES.md, v13 and v17). In shared memory the bytes in flight cost no
+// multiprocessor (benchmarks/NOTES.md: v17, and the two-tiles-ahead row before v13). In shared memory the bytes in flight cost no
 // registers. Each lane copies, and later reads, only its own bytes: no barrier between lanes.
 //
 // A slot holds one tile of the warp's strip: the 32 lanes' 16-byte code words, then for each lane
@@ -19,7 +19,7 @@
 
 namespace nvfp4::sm90 {
 
-constexpr int kWeightSlotBytes = 32 * 16 + 32 * 4;
+constexpr int kWeightSlotBytes = kFragmentTileBytes + 32 * 4;
 
 template <int Depth>
 struct WeightRing {
@@ -44,7 +44,7 @@ struct WeightRing {
         strip_exists(exists) {}
 
   // Starts copying tile i (of the split) into slot i % kDepth and closes a cp.async group, empty
-  // when there is nothing to copy: the groups stay one a tile, which wait() counts on.
+  // when there is nothing to copy: the groups stay one a tile, which read() counts on.
   __device__ __forceinline__ void copy(int i, int tiles) const {
     if (i < tiles && strip_exists) {
       const uint32_t slot = (i % kDepth) * kWeightSlotBytes;
