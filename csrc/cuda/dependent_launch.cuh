@@ -10,6 +10,9 @@
 
 #include <cuda_runtime.h>
 
+#include <cstddef>
+#include <utility>
+
 namespace nvfp4::cuda {
 
 __device__ __forceinline__ void wait_for_prior_grids() {
@@ -30,6 +33,21 @@ inline cudaLaunchAttribute programmatic_dependent_launch() {
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
   return attribute;
+}
+
+// Launches `kernel` on `stream` as a programmatic dependent of the kernel before it.
+template <typename... Params, typename... Args>
+cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                             cudaStream_t stream, Args&&... args) {
+  cudaLaunchConfig_t config{};
+  config.gridDim = grid;
+  config.blockDim = block;
+  config.dynamicSmemBytes = shared_bytes;
+  config.stream = stream;
+  cudaLaunchAttribute attribute = programmatic_dependent_launch();
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
 }
 
 }  // namespace nvfp4::cuda

@@ -311,15 +311,9 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   constexpr int kEpilogueThreads = 256;
   const int64_t grid =
       std::min<int64_t>((m * n + kEpilogueThreads - 1) / kEpilogueThreads, int64_t{8} * multiprocessors);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(grid));
-  config.blockDim = dim3(kEpilogueThreads);
-  config.stream = stream;
-  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, fragment_mm_epilogue_kernel<T>, static_cast<const float*>(partial), plan.splits, m,
-                            padded_n, epilogue);
+  return cuda::launch_dependent(fragment_mm_epilogue_kernel<T>, dim3(static_cast<unsigned>(grid)),
+                                dim3(kEpilogueThreads), 0, stream, static_cast<const float*>(partial), plan.splits, m,
+                                padded_n, epilogue);
 }
 
 }  // namespace nvfp4::sm90

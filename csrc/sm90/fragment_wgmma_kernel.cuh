@@ -18,7 +18,7 @@
 #include <cuda.h>  // CUtensorMap
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
-#include <cuda_runtime.h>  // cudaLaunchKernelEx
+#include <cuda_runtime_api.h>
 
 #include <atomic>
 #include <cstdint>
@@ -26,6 +26,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "cuda/dependent_launch.cuh"
 #include "sm90/fragment_mm_kernel.cuh"
 #include "sm90/weight_ring.cuh"
 #include "sm90/x_stages.cuh"
@@ -199,15 +200,8 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
   }
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
-  cudaLaunchConfig_t config{};
-  config.gridDim = grid;
-  config.blockDim = dim3(kWgmmaThreads<kBatchRows>);
-  config.dynamicSmemBytes = kSharedBytes;
-  config.stream = stream;
-  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, fragment_wgmma_kernel<T, kBatchRows>, x_map, params, epilogue);
+  return cuda::launch_dependent(fragment_wgmma_kernel<T, kBatchRows>, grid, dim3(kWgmmaThreads<kBatchRows>),
+                                kSharedBytes, stream, x_map, params, epilogue);
 }
 
 }  // namespace nvfp4::sm90

@@ -8,7 +8,7 @@
 // tile, so the GEMM reads x_steps [m, k_tiles * 64] without bounds.
 #pragma once
 
-#include <cuda_runtime.h>  // cudaLaunchKernelEx
+#include <cuda_runtime_api.h>
 
 #include <algorithm>
 #include <cstdint>
@@ -47,15 +47,8 @@ inline cudaError_t launch_x_step_order(const void* x, int64_t m, int64_t k, int6
   const int64_t chunks = m * k_tiles * kStepOrderChunks;
   if (chunks == 0) return cudaSuccess;
   const int64_t blocks = std::min<int64_t>((chunks + kThreads - 1) / kThreads, int64_t{16} * multiprocessors);
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(static_cast<unsigned>(blocks));
-  config.blockDim = dim3(kThreads);
-  config.stream = stream;
-  cudaLaunchAttribute attribute = cuda::programmatic_dependent_launch();
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  return cudaLaunchKernelEx(&config, x_step_order_kernel, static_cast<const uint32_t*>(x), m, k, k_tiles,
-                            static_cast<uint4*>(x_steps));
+  return cuda::launch_dependent(x_step_order_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
+                                static_cast<const uint32_t*>(x), m, k, k_tiles, static_cast<uint4*>(x_steps));
 }
 
 }  // namespace nvfp4::sm90
