@@ -179,6 +179,30 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
+# The GEMM's kernels may start while the kernel before them runs (programmatic dependent launch):
+# a chain of GEMMs, each reading the previous one's output (NaN until written) with nothing in
+# between, catches one that reads x, or writes out, too early.
+@requires_sm90
+@pytest.mark.parametrize("m", [3, 300], ids=["split_k", "wgmma"])
+def test_back_to_back_gemms_read_each_others_output(m: int):
+    features = [1024, 512, 256, 128]  # each GEMM's n is the next one's K
+    layers = []
+    for i, (k, n) in enumerate(itertools.pairwise(features)):
+        packed, scale, gs_w = checkpoint_weight(n, k, seed=i, device="cuda")
+        weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+        layers.append((packed, scale, weight, weight_scale, (1.0 / gs_w).float().reshape(()), n))
+    x = torch.randn(m, features[0], generator=torch.Generator(device="cuda").manual_seed(m), device="cuda")
+    x = x.to(torch.bfloat16)
+    outs = [torch.full((m, n), float("nan"), dtype=x.dtype, device="cuda") for *_, n in layers]
+    inputs = [x, *outs[:-1]]
+    torch.cuda.synchronize()
+    for (_, _, weight, weight_scale, alpha, n), source, out in zip(layers, inputs, outs, strict=True):
+        nvfp4.sm90_scaled_fp4_mm(source, weight, weight_scale, alpha, None, n, out=out)
+    for (packed, scale, _, _, alpha, _), source, out in zip(layers, inputs, outs, strict=True):
+        assert torch.isfinite(out).all()
+        assert relative_error(out, reference.scaled_fp4_mm(source, packed, scale, alpha, None)) <= RELATIVE_TOLERANCE
+
+
 # A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
 # (4100 rows: the 256-row tile in two chunks, the last one short; tests/cpp/test_gemm_plan.cu):
 # every row checked.
