@@ -274,7 +274,7 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
   return status;
 }
 
-// One call on `stream`: x [m, k] (T, 4-byte aligned), the prepared weight of padded_n rows,
+// One call on `stream`: x [m, k] (T, 16-byte aligned), the prepared weight of padded_n rows,
 // `workspace` of workspace_bytes(plan) bytes (256-byte aligned), alpha (one value or [n]), bias
 // ([n] or null), out [m, n]; `overlap` for a plan with chunks > 1, else unused. Returns the launch
 // status.

@@ -35,7 +35,7 @@ namespace nvfp4::sm90 {
 constexpr int kWarpsPerBlock = 4;
 
 struct FragmentMmParams {
-  const void* x;  // [m, k] fp16 or bf16, contiguous, 4-byte aligned
+  const void* x;  // [m, k] fp16 or bf16, contiguous, 16-byte aligned (the kernels read it in 16-byte vectors)
   int64_t m;
   int64_t k;
   const uint4* codes;   // fragment layout: [strips][k_tiles][32 lanes] x 16 bytes
