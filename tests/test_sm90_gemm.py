@@ -203,6 +203,24 @@ def test_back_to_back_gemms_read_each_others_output(m: int):
         assert relative_error(out, reference.scaled_fp4_mm(source, packed, scale, alpha, None)) <= RELATIVE_TOLERANCE
 
 
+# The split-K kernel where x does not fit shared memory beside its CTAs, so that it reads x from
+# global memory (K = 16384: the plans in tests/cpp/test_gemm_plan.cu); every other split-K shape
+# of these tests copies x into shared memory first.
+@requires_sm90
+@pytest.mark.parametrize(("m", "n"), [(8, 32), (16, 96)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_split_k_gemm_with_x_from_global_memory(m: int, n: int, dtype: torch.dtype):
+    k = 16384
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + n, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(m + n)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
+    alpha = (1.0 / gs_w).float().reshape(())
+    out = run_gemm(x, packed, scale, n, alpha, None)
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, None)
+    assert torch.isfinite(out).all()
+    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
 # A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
 # (4100 rows: the 256-row tile in two chunks, the last one short; tests/cpp/test_gemm_plan.cu):
 # every row checked.

@@ -46,6 +46,7 @@ struct Options {
   int batch_rows = 0;  // 0: the plan's choice
   int splits = 0;      // 0: the plan's choice
   int split_k_rows = 0;  // 0: the plan's choice; 8 or 16: the split-K kernel with that many rows a warp
+  bool x_global = false;  // the split-K kernel reads x from global memory even where it fits shared memory
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -59,6 +60,7 @@ struct Options {
       else if (const char* v = value("batch_rows")) batch_rows = std::atoi(v);
       else if (const char* v = value("splits")) splits = std::atoi(v);
       else if (const char* v = value("split_k_rows")) split_k_rows = std::atoi(v);
+      else if (arg == "--x_global") x_global = true;
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -81,7 +83,8 @@ struct Options {
         "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
         "                     (default: the plan's choice)\n"
         "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n"
-        "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n\n"
+        "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n"
+        "  --x_global         the split-K kernel reads x from global memory, not shared memory\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -128,9 +131,11 @@ bool run(const Options& options, Result& result) {
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
     nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
   }
-  std::printf("  Plan: %s, batch tile %d, %ld K splits%s\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
+  if (options.x_global) plan.x_shared_bytes = 0;
+  std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
               plan.batch_rows > 0 ? plan.batch_rows : 8 * plan.n_tiles, long(plan.splits),
-              plan.batch_rows == 0 && plan.tile_group == 4 ? ", four tiles ahead" : "");
+              plan.batch_rows == 0 && plan.tile_group == 4 ? ", four tiles ahead" : "",
+              plan.x_shared_bytes > 0 ? ", x in shared memory" : "");
   CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));

@@ -27,6 +27,7 @@ struct FragmentMmPlan {
   int batch_rows;            // wgmma: batch rows per CTA (64, 128 or 256); 0: the split-K mma.sync kernel
   int n_tiles;               // mma.sync: batch columns per warp / 8: 1 or 2
   int tile_group;            // mma.sync: tiles a warp loads ahead, 2 or 4
+  int x_shared_bytes;        // mma.sync: dynamic shared memory for a CTA's x (0: x read from global memory)
   int64_t m_blocks;          // grid z
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
@@ -59,12 +60,29 @@ static_assert(max_split_k_splits(1) <= kMaxClusterSplits && max_split_k_splits(2
 constexpr int64_t kLongSplitTiles = 32;
 // Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
 constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
-// With 16 batch rows a warp (68 registers a thread: seven 128-thread CTAs a multiprocessor) the
-// split-K kernel waits on its loads more than it streams, and a partly filled second wave of CTAs
-// costs nearly a whole one, so it takes the most splits whose CTAs fit one wave. H100, M = 16,
-// 28672 x 8192 (448 CTAs a split): 2 splits 65.5 us (0.97 waves), 3 77.8 (1.45), 4 81.0, 5 76.0,
-// 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8 (1.1 waves) 27.0.
-constexpr int64_t kSixteenRowCtasPerMultiprocessor = 7;
+// The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a): 56
+// registers a thread with 8 batch rows a warp and two tiles ahead, 80 with four ahead, 68 with 16
+// rows.
+constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
+  return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 9;
+}
+// With 16 batch rows a warp the split-K kernel waits on its loads more than it streams, and a
+// partly filled second wave of CTAs costs nearly a whole one, so it takes the most splits whose
+// CTAs fit one wave. H100, M = 16, 28672 x 8192 (448 CTAs a split): 2 splits 65.5 us (0.97
+// waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
+// (1.1 waves) 27.0.
+constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
+// x in shared memory (the split-K kernel's kXShared) where it fits beside as many CTAs as the
+// registers allow: a multiprocessor's 228 KB, less the 1 KB the system keeps a CTA and the CTA's
+// split sums.
+constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
+constexpr int64_t max_x_shared_bytes(int n_tiles, int tile_group) {
+  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(n_tiles, tile_group) - 1024 -
+         split_sums_bytes(n_tiles);
+}
+static_assert(max_x_shared_bytes(1, 2) <= 48 * 1024 && max_x_shared_bytes(1, 4) <= 48 * 1024 &&
+                  max_x_shared_bytes(2, 2) <= 48 * 1024,
+              "no opt-in to more than 48 KB of dynamic shared memory");
 
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
 inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
@@ -72,7 +90,7 @@ inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
 }
 
 // Cuts K into (at most) `splits` splits and sets what follows from them: the split-K kernel's
-// tile group, the wgmma kernel's partial sums.
+// tile group and x in shared memory, the wgmma kernel's partial sums.
 inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t padded_n, int64_t k_tiles) {
   plan.tiles_per_split = (k_tiles + splits - 1) / splits;
   plan.splits = (k_tiles + plan.tiles_per_split - 1) / plan.tiles_per_split;
@@ -81,6 +99,9 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
     // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
     plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
+    const int64_t x_bytes = std::min<int64_t>(m, 8 * plan.n_tiles) * plan.tiles_per_split * kXSharedRowBytes;
+    plan.x_shared_bytes =
+        x_bytes <= max_x_shared_bytes(plan.n_tiles, plan.tile_group) ? static_cast<int>(x_bytes) : 0;
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
   }
@@ -202,7 +223,8 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
 }
 
-// The split-K kernel, its splits of a tile as one cluster.
+// The split-K kernel, its splits of a tile as one cluster, x in shared memory where the plan has
+// room for it.
 template <typename T, int kNTiles, int kTileGroup>
 cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentMmParams& params,
                                      const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
@@ -210,6 +232,7 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   config.gridDim = dim3(static_cast<unsigned>(plan.strip_blocks), static_cast<unsigned>(plan.splits),
                         static_cast<unsigned>(plan.m_blocks));
   config.blockDim = dim3(kWarpsPerBlock * 32);
+  config.dynamicSmemBytes = static_cast<size_t>(plan.x_shared_bytes);
   config.stream = stream;
   cudaLaunchAttribute attributes[2] = {{}, cuda::programmatic_dependent_launch()};
   attributes[0].id = cudaLaunchAttributeClusterDimension;
@@ -218,7 +241,10 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   attributes[0].val.clusterDim.z = 1;
   config.attrs = attributes;
   config.numAttrs = 2;
-  return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup>, params, epilogue);
+  if (plan.x_shared_bytes > 0) {
+    return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, true>, params, epilogue);
+  }
+  return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, false>, params, epilogue);
 }
 
 // What a plan with chunks > 1 needs besides `stream`, made by the caller: a second stream that

@@ -7,8 +7,10 @@
 // scales), kTileGroup tiles at a time, the next group's loads issued before this one's work.
 // Codes become exact 16-bit values of x's type in registers (each code's bits shifted into place,
 // one packed multiply by the block scale: decode_step), and mma.sync m16n8k16 multiplies them
-// with x's operands, 16 contiguous values a lane and tile, read straight from global memory (x
-// is small and shared by every warp: it lives in L2 and L1).
+// with x's operands, 16 contiguous values a lane and tile: where the CTA's x fits (kXShared) the
+// CTA first copies its rows of x over its K range into shared memory, so that a tile's MMAs wait
+// on shared memory rather than on L2; else each lane reads them straight from global memory (x is
+// small and shared by every warp: it lives in L2 and L1).
 // The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
 // each leaves its fp32 sums in its shared memory; then each sums a share of the outputs, reading
 // every split's value through the cluster's distributed shared memory and adding them in split
@@ -70,6 +72,15 @@ struct FragmentMmEpilogue {
 
 // Splits of one output tile in a cluster: the portable cluster size.
 constexpr int64_t kMaxClusterSplits = 8;
+
+// A CTA's split sums in shared memory (static), [warp][value][lane].
+__host__ __device__ constexpr int split_sums_bytes(int n_tiles) { return kWarpsPerBlock * 4 * n_tiles * 32 * int{sizeof(float)}; }
+
+// x in shared memory (kXShared): [tile of the split][row of the CTA's batch tile][8 chunks of 16
+// bytes], chunk c of row r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1
+// from different banks.
+constexpr int kXSharedRowBytes = kFragmentK * 2;
+__device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk ^ (row % 2); }
 
 template <typename T>
 using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
@@ -145,14 +156,17 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
 // (1, splits, 1) with splits <= kMaxClusterSplits. kNTiles is 1 or 2: larger batches take the
 // wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
-// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses).
-template <typename T, int kNTiles, int kTileGroup>
+// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kXShared: x in
+// shared memory, min(m, 8 * kNTiles) * k_tiles_per_split * kXSharedRowBytes bytes of it
+// (dynamic).
+template <typename T, int kNTiles, int kTileGroup, bool kXShared>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fragment_mm_split_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
   static_assert(kNTiles == 1 || kNTiles == 2, "a warp covers 8 or 16 batch rows");
   // A split's sums, [warp][value][lane]: a warp's stores and loads are conflict-free.
   __shared__ float split_sums[kWarpsPerBlock][4 * kNTiles][32];
+  static_assert(sizeof(split_sums) == split_sums_bytes(kNTiles), "split_sums_bytes");
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   const int64_t strip = blockIdx.x * int64_t{kWarpsPerBlock} + warp;
   // A strip past the weight computes nothing but still meets the cluster barriers.
@@ -173,11 +187,18 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   // This lane's rows of x (its B fragment columns), at its block t of the split's first tile. A
   // row past m reads row 0 instead: its sums land in output rows that are never stored.
   const T* x_blocks[kNTiles];
+  int x_rows_of_lane[kNTiles];  // the same rows, counted from m_base
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
     const int64_t row = m_base + 8 * j + group;
     x_blocks[j] = static_cast<const T*>(p.x) + (row < p.m ? row * p.k : 0) + lane_k;
+    x_rows_of_lane[j] = row < p.m ? 8 * j + group : 0;
   }
+  extern __shared__ uint4 x_shared[];
+  // The rows of x this CTA stores (kXShared), and its split's tiles (a missing strip's warp has none
+  // of its own but still helps copy them).
+  const int x_rows = static_cast<int>(min(p.m - m_base, int64_t{8 * kNTiles}));
+  const int split_tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
 
   float acc[kNTiles][4] = {};
   // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
@@ -192,10 +213,17 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     uint4 x_block[kNTiles][2];
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
-      const uint4* source = reinterpret_cast<const uint4*>(x_blocks[j] + i * kFragmentK);
-      const bool load = kInK || i <= last_tile_in_k;
-      x_block[j][0] = load ? __ldg(source) : make_uint4(0, 0, 0, 0);
-      x_block[j][1] = load ? __ldg(source + 1) : make_uint4(0, 0, 0, 0);
+      if constexpr (kXShared) {  // zeros past K, as copied
+        const int row = x_rows_of_lane[j];
+        const uint4* tile_row = x_shared + (i * x_rows + row) * (kXSharedRowBytes / 16);
+        x_block[j][0] = tile_row[x_shared_chunk(row, 2 * thread_in_group)];
+        x_block[j][1] = tile_row[x_shared_chunk(row, 2 * thread_in_group + 1)];
+      } else {
+        const uint4* source = reinterpret_cast<const uint4*>(x_blocks[j] + i * kFragmentK);
+        const bool load = kInK || i <= last_tile_in_k;
+        x_block[j][0] = load ? __ldg(source) : make_uint4(0, 0, 0, 0);
+        x_block[j][1] = load ? __ldg(source + 1) : make_uint4(0, 0, 0, 0);
+      }
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
@@ -223,6 +251,27 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     if (i < tiles) next_codes[i] = __ldg(codes_ahead + 32 * i), next_scales[i] = __ldg(scales_ahead + 32 * i);
   }
   cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
+  if constexpr (kXShared) {
+    // The CTA's rows of x over its split, 16 bytes a copy (K is a multiple of 16, so a chunk lies
+    // wholly inside K or wholly past it, where the copy writes zeros), while the first weight tiles
+    // are in flight.
+    const T* x = static_cast<const T*>(p.x);
+    const int chunks = split_tiles * x_rows * (kXSharedRowBytes / 16);
+    for (int c = threadIdx.x; c < chunks; c += kWarpsPerBlock * 32) {
+      const int chunk = c % (kXSharedRowBytes / 16), row = c / (kXSharedRowBytes / 16) % x_rows;
+      const int tile = c / (kXSharedRowBytes / 16) / x_rows;
+      const int64_t column = (tile_begin + tile) * kFragmentK + 8 * chunk;
+      const bool in_k = column < p.k;
+      const T* source = in_k ? x + (m_base + row) * p.k + column : x;
+      const uint32_t destination = static_cast<uint32_t>(__cvta_generic_to_shared(
+          x_shared + (tile * x_rows + row) * (kXSharedRowBytes / 16) + x_shared_chunk(row, chunk)));
+      asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
+                   "r"(in_k ? 16 : 0)
+                   : "memory");
+    }
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+    __syncthreads();
+  }
   for (int i = 0; i < tiles; i += kTileGroup) {
     uint4 group_codes[kTileGroup];
     uint32_t group_scales[kTileGroup];
