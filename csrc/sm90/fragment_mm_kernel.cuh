@@ -206,7 +206,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
   // g + 8. kInK: the tile lies inside K for every lane, so no load needs a guard.
   const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i, auto in_k) {
-    constexpr bool kInK = decltype(in_k)::value;
+    [[maybe_unused]] constexpr bool kInK = decltype(in_k)::value;  // not needed with x in shared memory
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};

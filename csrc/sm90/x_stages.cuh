@@ -135,10 +135,12 @@ __device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, in
   const int valid_rows = static_cast<int>(row_groups_left < kLoads ? row_groups_left : kLoads);
   const int64_t row_bytes = 2 * p.k, load_stride = 16 * row_bytes;
   const uint8_t* thread_x = static_cast<const uint8_t*>(p.x) + (m_base + first_row) * row_bytes + 16 * q;
-  uint32_t pair_offsets[4];  // pair 4q + w of the row: chunk (4q + w) % 8 = 4 (q % 2) + w, byte 4 (q / 2)
+  uint32_t pair_offsets[4];  // pair 4q + w of the row, in step order and swizzled
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
-    pair_offsets[w] = first_row * kXRowBytes + (((4 * (q % 2) + w) ^ (first_row % 8)) << 4) + 4 * (q / 2);
+    const int pair = 4 * q + w;
+    pair_offsets[w] =
+        first_row * kXRowBytes + ((step_order_chunk(pair) ^ (first_row % 8)) << 4) + 4 * step_order_word(pair);
   }
 
   const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {

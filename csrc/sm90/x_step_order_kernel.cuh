@@ -29,12 +29,12 @@ __global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, i
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < chunks;
        index += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = index / (k_tiles * kStepOrderChunks), chunk = index % (k_tiles * kStepOrderChunks);
-    const int64_t first_pair = chunk / kStepOrderChunks * (kFragmentK / 2) + chunk % kStepOrderChunks;
+    const int64_t tile_pair = chunk / kStepOrderChunks * (kFragmentK / 2);
     const uint32_t* source = x + row * row_pairs;
     uint32_t words[4];
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
-      const int64_t pair = first_pair + 8 * t;
+      const int64_t pair = tile_pair + step_order_pair(static_cast<int>(chunk % kStepOrderChunks), t);
       words[t] = pair < row_pairs ? __ldg(source + pair) : 0u;
     }
     x_steps[index] = make_uint4(words[0], words[1], words[2], words[3]);

@@ -11,6 +11,7 @@
 
 #include "expect.h"
 #include "nvfp4/format.h"
+#include "nvfp4/fragment_layout.h"
 #include "nvfp4/layout.h"
 
 namespace {
@@ -160,6 +161,19 @@ void test_swizzled_offset() {
 
 }  // namespace
 
+// Step order: each of a tile row's 32 pairs in exactly one place, and each chunk q = 2s + h holding
+// the columns that wgmma k16 step s multiplies at MMA k 8h + 2t + c (t = 0..3, c = 0, 1): column
+// 16t + 4s + 2h + c, the fragment layout's lane t, step s (fragment_layout.h).
+void test_step_order() {
+  for (int pair = 0; pair < nvfp4::kFragmentK / 2; ++pair) {
+    const int chunk = nvfp4::step_order_chunk(pair), word = nvfp4::step_order_word(pair);
+    EXPECT(chunk >= 0 && chunk < 8 && word >= 0 && word < 4, "pair %d", pair);
+    EXPECT(nvfp4::step_order_pair(chunk, word) == pair, "pair %d", pair);
+    const int s = chunk / 2, h = chunk % 2, t = word;  // the pair's first column is 2 * pair
+    EXPECT(2 * pair == 16 * t + 4 * s + 2 * h, "pair %d: column %d, step %d", pair, 2 * pair, s);
+  }
+}
+
 int main() {
   test_e4m3_decoder();
   test_e4m3_rounding();
@@ -167,6 +181,7 @@ int main() {
   test_block_scale_division();
   test_quantize_block();
   test_swizzled_offset();
+  test_step_order();
   const int failures = nvfp4::testing::failures;
   std::printf("%s: %d failure(s)\n", failures ? "FAILED" : "PASSED", failures);
   return failures ? 1 : 0;

@@ -39,6 +39,15 @@ constexpr int64_t kFragmentTileScales = kFragmentRows * kFragmentK / kBlockSize;
 NVFP4_HOST_DEVICE int64_t fragment_padded_rows(int64_t n) { return round_up(n, kFragmentRows); }
 NVFP4_HOST_DEVICE int64_t fragment_padded_k(int64_t k) { return round_up(k, kFragmentK); }
 
+// x in "step order", the order in which the wgmma kernel multiplies a tile's columns
+// (sm90/x_step_order_kernel.cuh derives it): a 64-wide tile row of x as 32 pairs of adjacent
+// columns, pair p stored as word p / 8 of 16-byte chunk p % 8, so chunk q holds the pairs q, q + 8,
+// q + 16 and q + 24. Both the ordering pass and the wgmma producer that orders x itself place
+// pairs by these.
+NVFP4_HOST_DEVICE int step_order_chunk(int pair) { return pair % 8; }
+NVFP4_HOST_DEVICE int step_order_word(int pair) { return pair / 8; }
+NVFP4_HOST_DEVICE int step_order_pair(int chunk, int word) { return chunk + 8 * word; }
+
 // Where register r's low code (c_2r) keeps its magnitude bits m0, m1, m2 and its sign in the low
 // half of a step word; its high code (c_2r+1) sits 16 bits higher.
 struct CodeBits {
