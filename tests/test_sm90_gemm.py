@@ -203,9 +203,10 @@ def test_back_to_back_gemms_read_each_others_output(m: int):
         assert relative_error(out, reference.scaled_fp4_mm(source, packed, scale, alpha, None)) <= RELATIVE_TOLERANCE
 
 
-# The split-K kernel where x does not fit shared memory beside its CTAs, so that it reads x from
-# global memory (K = 16384: the plans in tests/cpp/test_gemm_plan.cu); every other split-K shape
-# of these tests copies x into shared memory first.
+# The split-K kernel with 8 batch rows a warp where x does not fit shared memory beside its CTAs,
+# so that it reads x from global memory (K = 16384: the plans in tests/cpp/test_gemm_plan.cu);
+# every other split-K shape of these tests up to M = 8 copies x into shared memory first, and
+# every one past it reads x from global memory.
 @requires_sm90
 @pytest.mark.parametrize(("m", "n"), [(8, 32), (16, 96)])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])

@@ -72,16 +72,18 @@ constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
 // waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
 // (1.1 waves) 27.0.
 constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
-// x in shared memory (the split-K kernel's kXShared) where it fits beside as many CTAs as the
-// registers allow: a multiprocessor's 228 KB, less the 1 KB the system keeps a CTA and the CTA's
-// split sums.
+// x in shared memory (the split-K kernel's kXShared) with 8 batch rows a warp, where it fits beside
+// as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the system keeps a
+// CTA and the CTA's split sums. At 1-4 batch rows the MMAs of a tile are too few to hide x's loads
+// from L2 (H100, x in shared vs global memory, M = 1 / 4: 8192 x 8192 17.0 / 17.8 vs 17.8 / 20.5
+// us, 28672 x 8192 50.6 / 52.7 vs 56.8 / 64.7, 6144 x 4096 8.8 / 8.9 vs 9.3 / 9.5); at 8 rows it
+// is even (6144 x 4096: 9.6 both), and with 16 rows a warp the copy before the first MMA costs more
+// than it saves (6144 x 4096, M = 16: 12.2 vs 10.4 us), so that kernel reads x from global memory.
 constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
-constexpr int64_t max_x_shared_bytes(int n_tiles, int tile_group) {
-  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(n_tiles, tile_group) - 1024 -
-         split_sums_bytes(n_tiles);
+constexpr int64_t max_x_shared_bytes(int tile_group) {
+  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 - split_sums_bytes(1);
 }
-static_assert(max_x_shared_bytes(1, 2) <= 48 * 1024 && max_x_shared_bytes(1, 4) <= 48 * 1024 &&
-                  max_x_shared_bytes(2, 2) <= 48 * 1024,
+static_assert(max_x_shared_bytes(2) <= 48 * 1024 && max_x_shared_bytes(4) <= 48 * 1024,
               "no opt-in to more than 48 KB of dynamic shared memory");
 
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
@@ -99,9 +101,9 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
     // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
     plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
-    const int64_t x_bytes = std::min<int64_t>(m, 8 * plan.n_tiles) * plan.tiles_per_split * kXSharedRowBytes;
+    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXSharedRowBytes;
     plan.x_shared_bytes =
-        x_bytes <= max_x_shared_bytes(plan.n_tiles, plan.tile_group) ? static_cast<int>(x_bytes) : 0;
+        plan.n_tiles == 1 && x_bytes <= max_x_shared_bytes(plan.tile_group) ? static_cast<int>(x_bytes) : 0;
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
   }
@@ -241,8 +243,10 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   attributes[0].val.clusterDim.z = 1;
   config.attrs = attributes;
   config.numAttrs = 2;
-  if (plan.x_shared_bytes > 0) {
-    return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, true>, params, epilogue);
+  if constexpr (kNTiles == 1) {
+    if (plan.x_shared_bytes > 0) {
+      return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, true>, params, epilogue);
+    }
   }
   return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, false>, params, epilogue);
 }

@@ -7,10 +7,10 @@
 // scales), kTileGroup tiles at a time, the next group's loads issued before this one's work.
 // Codes become exact 16-bit values of x's type in registers (each code's bits shifted into place,
 // one packed multiply by the block scale: decode_step), and mma.sync m16n8k16 multiplies them
-// with x's operands, 16 contiguous values a lane and tile: where the CTA's x fits (kXShared) the
-// CTA first copies its rows of x over its K range into shared memory, so that a tile's MMAs wait
-// on shared memory rather than on L2; else each lane reads them straight from global memory (x is
-// small and shared by every warp: it lives in L2 and L1).
+// with x's operands, 16 contiguous values a lane and tile: at 8 batch rows a warp, where the CTA's
+// x fits (kXShared), the CTA first copies its rows of x over its K range into shared memory, so
+// that a tile's few MMAs wait on shared memory rather than on L2; else each lane reads them
+// straight from global memory (x is small and shared by every warp: it lives in L2 and L1).
 // The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
 // each leaves its fp32 sums in its shared memory; then each sums a share of the outputs, reading
 // every split's value through the cluster's distributed shared memory and adding them in split
@@ -158,7 +158,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
 // registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kXShared: x in
 // shared memory, min(m, 8 * kNTiles) * k_tiles_per_split * kXSharedRowBytes bytes of it
-// (dynamic).
+// (dynamic; the plan takes it with kNTiles == 1 only).
 template <typename T, int kNTiles, int kTileGroup, bool kXShared>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fragment_mm_split_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
