@@ -203,15 +203,19 @@ def test_back_to_back_gemms_read_each_others_output(m: int):
         assert relative_error(out, reference.scaled_fp4_mm(source, packed, scale, alpha, None)) <= RELATIVE_TOLERANCE
 
 
-# The split-K kernel with 8 batch rows a warp where x does not fit shared memory beside its CTAs,
-# so that it reads x from global memory (K = 16384: the plans in tests/cpp/test_gemm_plan.cu);
-# every other split-K shape of these tests up to M = 8 copies x into shared memory first, and
-# every one past it reads x from global memory.
+# The split-K kernel for each place it reads x from (the plans in tests/cpp/test_gemm_plan.cu):
+# through the ring of tiles that TMA fills (K = 16400: a last tile partly past K; 96 rows: a CTA
+# with two warps that have no strip; 7 and 13 rows: rows past M), from global memory (16 rows a
+# warp, short splits) and copied whole into shared memory (four tiles ahead). The odd-shape grid
+# above copies x whole at M = 1 and 3.
 @requires_sm90
-@pytest.mark.parametrize(("m", "n"), [(8, 32), (16, 96)])
+@pytest.mark.parametrize(
+    ("m", "n", "k"),
+    [(7, 96, 16400), (8, 96, 16400), (13, 96, 16400), (16, 96, 4112), (5, 4000, 16400)],
+    ids=["ring-7", "ring-8", "ring-13", "global-16", "shared-5"],
+)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_split_k_gemm_with_x_from_global_memory(m: int, n: int, dtype: torch.dtype):
-    k = 16384
+def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.dtype):
     packed, scale, gs_w = checkpoint_weight(n, k, seed=m + n, device="cuda")
     generator = torch.Generator(device="cuda").manual_seed(m + n)
     x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)

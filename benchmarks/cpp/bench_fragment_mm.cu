@@ -47,6 +47,7 @@ struct Options {
   int splits = 0;      // 0: the plan's choice
   int split_k_rows = 0;  // 0: the plan's choice; 8 or 16: the split-K kernel with that many rows a warp
   bool x_global = false;  // the split-K kernel reads x from global memory even where it fits shared memory
+  bool x_ring = false;    // the split-K kernel reads x through a ring of tiles that TMA fills
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -61,6 +62,7 @@ struct Options {
       else if (const char* v = value("splits")) splits = std::atoi(v);
       else if (const char* v = value("split_k_rows")) split_k_rows = std::atoi(v);
       else if (arg == "--x_global") x_global = true;
+      else if (arg == "--x_ring") x_ring = true;
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -84,7 +86,8 @@ struct Options {
         "                     (default: the plan's choice)\n"
         "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n"
         "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n"
-        "  --x_global         the split-K kernel reads x from global memory, not shared memory\n\n"
+        "  --x_global         the split-K kernel reads x from global memory, not shared memory\n"
+        "  --x_ring           the split-K kernel reads x through a ring of tiles that TMA fills\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -131,11 +134,19 @@ bool run(const Options& options, Result& result) {
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
     nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
   }
-  if (options.x_global) plan.x_shared_bytes = 0;
-  std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s\n", plan.batch_rows > 0 ? "wgmma" : "split-K mma.sync",
-              plan.batch_rows > 0 ? plan.batch_rows : 8 * plan.n_tiles, long(plan.splits),
-              plan.batch_rows == 0 && plan.tile_group == 4 ? ", four tiles ahead" : "",
-              plan.x_shared_bytes > 0 ? ", x in shared memory" : "");
+  if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
+  if (options.x_ring) {
+    plan.x_source = nvfp4::sm90::XSource::kRing;
+    plan.x_shared_bytes = nvfp4::sm90::x_ring_bytes(plan.n_tiles);
+  }
+  const bool split_k = plan.batch_rows == 0;
+  std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s\n", split_k ? "split-K mma.sync" : "wgmma",
+              split_k ? 8 * plan.n_tiles : plan.batch_rows, long(plan.splits),
+              split_k && plan.tile_group == 4 ? ", four tiles ahead" : "",
+              !split_k                                       ? ""
+              : plan.x_source == nvfp4::sm90::XSource::kShared ? ", x in shared memory"
+              : plan.x_source == nvfp4::sm90::XSource::kRing   ? ", x through a TMA ring"
+                                                               : "");
   CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));

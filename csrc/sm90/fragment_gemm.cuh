@@ -27,7 +27,8 @@ struct FragmentMmPlan {
   int batch_rows;            // wgmma: batch rows per CTA (64, 128 or 256); 0: the split-K mma.sync kernel
   int n_tiles;               // mma.sync: batch columns per warp / 8: 1 or 2
   int tile_group;            // mma.sync: tiles a warp loads ahead, 2 or 4
-  int x_shared_bytes;        // mma.sync: dynamic shared memory for a CTA's x (0: x read from global memory)
+  XSource x_source;          // mma.sync: where the kernel reads x's operands
+  int x_shared_bytes;        // mma.sync: the kernel's dynamic shared memory for x
   int64_t m_blocks;          // grid z
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
@@ -62,7 +63,7 @@ constexpr int64_t kLongSplitTiles = 32;
 constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
 // The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a): 56
 // registers a thread with 8 batch rows a warp and two tiles ahead, 80 with four ahead, 68 with 16
-// rows.
+// rows (through the ring of x tiles 57, 80 and 71: 8, 6 and 7 CTAs).
 constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
   return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 9;
 }
@@ -72,19 +73,31 @@ constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
 // waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
 // (1.1 waves) 27.0.
 constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
-// x in shared memory (the split-K kernel's kXShared) with 8 batch rows a warp, where it fits beside
+// x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it fits beside
 // as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the system keeps a
 // CTA and the CTA's split sums. At 1-4 batch rows the MMAs of a tile are too few to hide x's loads
 // from L2 (H100, x in shared vs global memory, M = 1 / 4: 8192 x 8192 17.0 / 17.8 vs 17.8 / 20.5
 // us, 28672 x 8192 50.6 / 52.7 vs 56.8 / 64.7, 6144 x 4096 8.8 / 8.9 vs 9.3 / 9.5); at 8 rows it
 // is even (6144 x 4096: 9.6 both), and with 16 rows a warp the copy before the first MMA costs more
-// than it saves (6144 x 4096, M = 16: 12.2 vs 10.4 us), so that kernel reads x from global memory.
+// than it saves (6144 x 4096, M = 16: 12.2 vs 10.4 us), so that kernel does not copy x whole.
 constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
 constexpr int64_t max_x_shared_bytes(int tile_group) {
   return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 - split_sums_bytes(1);
 }
 static_assert(max_x_shared_bytes(2) <= 48 * 1024 && max_x_shared_bytes(4) <= 48 * 1024,
               "no opt-in to more than 48 KB of dynamic shared memory");
+// Elsewhere x goes through a ring of tiles that TMA fills (XSource::kRing) where a split is long
+// enough to pay for filling it: H100, ring vs x from global memory, us, at 13 tiles a split 6144 x
+// 4096 M = 8 10.2 vs 9.6; at 22, 8192 x 8192 M = 16 23.2 vs 23.4; at 26, 8192 x 8192 M = 8 19.7
+// vs 22.5; at 43, 28672 x 8192 M = 8 58.1 vs 68.7; at 64, 28672 x 8192 M = 16 56.5 vs 65.7; at 90,
+// 8192 x 28672 M = 4 56.8 vs 64.9. (Where x fits, the copy beats the ring: M = 1, 8.8 vs 10.2 us
+// on 6144 x 4096, 50.7 vs 57.6 on 28672 x 8192.)
+constexpr int64_t kXRingMinTiles = 20;
+static_assert(x_ring_bytes(1) + split_sums_bytes(1) + 1024 <=
+                      kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, 2) &&
+                  x_ring_bytes(2) + split_sums_bytes(2) + 1024 <=
+                      kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(2, 2),
+              "the ring fits beside as many CTAs as the registers allow");
 
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
 inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
@@ -92,7 +105,7 @@ inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
 }
 
 // Cuts K into (at most) `splits` splits and sets what follows from them: the split-K kernel's
-// tile group and x in shared memory, the wgmma kernel's partial sums.
+// tile group and where it reads x, the wgmma kernel's partial sums.
 inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t padded_n, int64_t k_tiles) {
   plan.tiles_per_split = (k_tiles + splits - 1) / splits;
   plan.splits = (k_tiles + plan.tiles_per_split - 1) / plan.tiles_per_split;
@@ -102,8 +115,13 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
     plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
     const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXSharedRowBytes;
-    plan.x_shared_bytes =
-        plan.n_tiles == 1 && x_bytes <= max_x_shared_bytes(plan.tile_group) ? static_cast<int>(x_bytes) : 0;
+    if (plan.n_tiles == 1 && x_bytes <= max_x_shared_bytes(plan.tile_group)) {
+      plan.x_source = XSource::kShared, plan.x_shared_bytes = static_cast<int>(x_bytes);
+    } else if (plan.tiles_per_split >= kXRingMinTiles) {
+      plan.x_source = XSource::kRing, plan.x_shared_bytes = x_ring_bytes(plan.n_tiles);
+    } else {
+      plan.x_source = XSource::kGlobal, plan.x_shared_bytes = 0;
+    }
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
   }
@@ -225,8 +243,7 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
 }
 
-// The split-K kernel, its splits of a tile as one cluster, x in shared memory where the plan has
-// room for it.
+// The split-K kernel, its splits of a tile as one cluster, reading x where the plan says.
 template <typename T, int kNTiles, int kTileGroup>
 cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentMmParams& params,
                                      const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
@@ -243,12 +260,24 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   attributes[0].val.clusterDim.z = 1;
   config.attrs = attributes;
   config.numAttrs = 2;
+  CUtensorMap x_map{};
+  if (plan.x_source == XSource::kRing) {
+    if (const cudaError_t status = make_x_tensor_map<T>(&x_map, static_cast<const T*>(params.x), params.m, params.k,
+                                                        params.k * int64_t{sizeof(T)}, 8 * kNTiles);
+        status != cudaSuccess) {
+      return status;
+    }
+    return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, XSource::kRing>, x_map,
+                              params, epilogue);
+  }
   if constexpr (kNTiles == 1) {
-    if (plan.x_shared_bytes > 0) {
-      return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, true>, params, epilogue);
+    if (plan.x_source == XSource::kShared) {
+      return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, XSource::kShared>, x_map,
+                                params, epilogue);
     }
   }
-  return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, false>, params, epilogue);
+  return cudaLaunchKernelEx(&config, fragment_mm_split_kernel<T, kNTiles, kTileGroup, XSource::kGlobal>, x_map,
+                            params, epilogue);
 }
 
 // What a plan with chunks > 1 needs besides `stream`, made by the caller: a second stream that

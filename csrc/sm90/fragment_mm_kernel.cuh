@@ -7,10 +7,12 @@
 // scales), kTileGroup tiles at a time, the next group's loads issued before this one's work.
 // Codes become exact 16-bit values of x's type in registers (each code's bits shifted into place,
 // one packed multiply by the block scale: decode_step), and mma.sync m16n8k16 multiplies them
-// with x's operands, 16 contiguous values a lane and tile: at 8 batch rows a warp, where the CTA's
-// x fits (kXShared), the CTA first copies its rows of x over its K range into shared memory, so
-// that a tile's few MMAs wait on shared memory rather than on L2; else each lane reads them
-// straight from global memory (x is small and shared by every warp: it lives in L2 and L1).
+// with x's operands, 16 contiguous values a lane and tile, read from shared memory where that pays
+// (XSource), so that a tile's few MMAs wait on shared memory rather than on L2: at 8 batch rows a
+// warp, where the CTA's x fits, the CTA first copies its rows of x over its K range (kShared);
+// else, over long splits, TMA copies each tile's rows into a ring of slots a few tiles ahead
+// (kRing); else each lane reads them straight from global memory (x is small and shared by every
+// warp: it lives in L2 and L1).
 // The splits of one output tile run as one thread-block cluster (at most 8 CTAs along grid y):
 // each leaves its fp32 sums in its shared memory; then each sums a share of the outputs, reading
 // every split's value through the cluster's distributed shared memory and adding them in split
@@ -31,6 +33,7 @@
 #include "cuda/dependent_launch.cuh"
 #include "cuda/device_convert.cuh"
 #include "nvfp4/fragment_layout.h"
+#include "sm90/tma_copy.cuh"
 
 namespace nvfp4::sm90 {
 
@@ -76,11 +79,31 @@ constexpr int64_t kMaxClusterSplits = 8;
 // A CTA's split sums in shared memory (static), [warp][value][lane].
 __host__ __device__ constexpr int split_sums_bytes(int n_tiles) { return kWarpsPerBlock * 4 * n_tiles * 32 * int{sizeof(float)}; }
 
-// x in shared memory (kXShared): [tile of the split][row of the CTA's batch tile][8 chunks of 16
-// bytes], chunk c of row r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1
-// from different banks.
-constexpr int kXSharedRowBytes = kFragmentK * 2;
+// Where the split-K kernel reads x's operands (plan_fragment_mm chooses).
+enum class XSource {
+  kGlobal,  // each lane loads its own from global memory (x is small: L2 and L1 hold it)
+  kShared,  // the CTA first copies its rows over its split into shared memory
+  kRing,    // TMA copies each tile's rows into a ring of slots in shared memory, ahead of the warps
+};
+
+// kShared: [tile of the split][row of the CTA's batch tile][8 chunks of 16 bytes], chunk c of row
+// r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1 from different banks.
+constexpr int kXSharedRowBytes = kXRowBytes;
 __device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk ^ (row % 2); }
+
+// kRing: kXRingSlots tiles of the CTA's 8 * kNTiles rows (tma_copy.cuh's swizzled layout), each
+// with a "full" mbarrier that its copy completes and an "empty" one on which every warp of the CTA
+// arrives once it has read the tile. Thread 0 issues the copies: the first kXRingSlots at the
+// start, then, at tile i of its own warp, tile i - kXRingLag + kXRingSlots into the slot of tile
+// i - kXRingLag once every warp has read that one: copies run kXRingSlots - kXRingLag tiles ahead of
+// warp 0, and the other warps may trail it by kXRingLag tiles before it waits for them.
+constexpr int kXRingSlots = 8;
+constexpr int kXRingLag = 3;
+__host__ __device__ constexpr int x_ring_slot_bytes(int n_tiles) { return 8 * n_tiles * kXRowBytes; }
+// The dynamic shared memory of kRing: room to align the slots, the slots, the barriers.
+__host__ __device__ constexpr int x_ring_bytes(int n_tiles) {
+  return kTmaSlotAlignment + kXRingSlots * x_ring_slot_bytes(n_tiles) + 2 * kXRingSlots * 8;
+}
 
 template <typename T>
 using Pair = std::conditional_t<std::is_same_v<T, __half>, __half2, __nv_bfloat162>;
@@ -156,12 +179,14 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
 // (1, splits, 1) with splits <= kMaxClusterSplits. kNTiles is 1 or 2: larger batches take the
 // wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
-// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kXShared: x in
-// shared memory, min(m, 8 * kNTiles) * k_tiles_per_split * kXSharedRowBytes bytes of it
-// (dynamic; the plan takes it with kNTiles == 1 only).
-template <typename T, int kNTiles, int kTileGroup, bool kXShared>
+// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kX: where x's
+// operands come from, with dynamic shared memory of min(m, 8 * kNTiles) * k_tiles_per_split *
+// kXSharedRowBytes bytes for kShared and x_ring_bytes(kNTiles) for kRing, whose copies read
+// `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles, make_x_tensor_map; unused otherwise).
+template <typename T, int kNTiles, int kTileGroup, XSource kX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    fragment_mm_split_kernel(FragmentMmParams p, FragmentMmEpilogue<T> epilogue) {
+    fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
+                             FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
   static_assert(kNTiles == 1 || kNTiles == 2, "a warp covers 8 or 16 batch rows");
   // A split's sums, [warp][value][lane]: a warp's stores and loads are conflict-free.
@@ -195,10 +220,44 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     x_rows_of_lane[j] = row < p.m ? 8 * j + group : 0;
   }
   extern __shared__ uint4 x_shared[];
-  // The rows of x this CTA stores (kXShared), and its split's tiles (a missing strip's warp has none
+  // The rows of x this CTA stores (kShared), and its split's tiles (a missing strip's warp has none
   // of its own but still helps copy them).
   const int x_rows = static_cast<int>(min(p.m - m_base, int64_t{8 * kNTiles}));
   const int split_tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
+  // kRing: the slots (aligned for the swizzle), then the full and the empty barriers; every warp
+  // with a strip arrives on the empty ones.
+  uint32_t ring_slots = 0, ring_full = 0, ring_empty = 0;
+  if constexpr (kX == XSource::kRing) {
+    const uint32_t base = static_cast<uint32_t>(__cvta_generic_to_shared(x_shared));
+    ring_slots = (base + kTmaSlotAlignment - 1) & ~uint32_t{kTmaSlotAlignment - 1};
+    ring_full = ring_slots + kXRingSlots * x_ring_slot_bytes(kNTiles);
+    ring_empty = ring_full + 8 * kXRingSlots;
+    if (threadIdx.x == 0) {
+      const int64_t warps_with_strips = min(int64_t{kWarpsPerBlock}, p.strips - blockIdx.x * int64_t{kWarpsPerBlock});
+      for (int slot = 0; slot < kXRingSlots; ++slot) {
+        mbarrier_init(ring_full + 8 * slot, 1);
+        mbarrier_init(ring_empty + 8 * slot, static_cast<uint32_t>(warps_with_strips));
+      }
+      fence_mbarrier_init();
+    }
+    __syncthreads();
+  }
+  // kRing, thread 0: copies tile `tile` of the split into its slot.
+  const auto copy_ring_tile = [&](int tile) {
+    if (tile >= split_tiles) return;
+    const int slot = tile % kXRingSlots;
+    const uint32_t full = ring_full + 8 * slot;
+    mbarrier_arrive_expect(full, x_ring_slot_bytes(kNTiles));
+    copy_x_tile(x_map, ring_slots + slot * x_ring_slot_bytes(kNTiles), full,
+                static_cast<int32_t>((tile_begin + tile) * kFragmentK), static_cast<int32_t>(m_base));
+  };
+  // kRing: this lane's two 16-byte chunks of each of its rows, within a slot.
+  uint32_t ring_offsets[kNTiles][2];
+#pragma unroll
+  for (int j = 0; j < kNTiles; ++j) {
+    ring_offsets[j][0] = swizzled_chunk_offset(8 * j + group, 2 * thread_in_group);
+    ring_offsets[j][1] = swizzled_chunk_offset(8 * j + group, 2 * thread_in_group + 1);
+  }
 
   float acc[kNTiles][4] = {};
   // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
@@ -206,14 +265,33 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
   // g + 8. kInK: the tile lies inside K for every lane, so no load needs a guard.
   const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i, auto in_k) {
-    [[maybe_unused]] constexpr bool kInK = decltype(in_k)::value;  // not needed with x in shared memory
+    [[maybe_unused]] constexpr bool kInK = decltype(in_k)::value;  // x from global memory only
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
     const uint32_t step_codes[kFragmentSteps] = {codes.x, codes.y, codes.z, codes.w};
     uint4 x_block[kNTiles][2];
+    [[maybe_unused]] uint32_t ring_slot = 0;
+    if constexpr (kX == XSource::kRing) {
+      if (threadIdx.x == 0 && i >= kXRingLag) {
+        const int read = i - kXRingLag;  // every warp has read it: refill its slot
+        mbarrier_wait(ring_empty + 8 * (read % kXRingSlots), (read / kXRingSlots) % 2);
+        copy_ring_tile(read + kXRingSlots);
+      }
+      mbarrier_wait(ring_full + 8 * (i % kXRingSlots), (i / kXRingSlots) % 2);
+      ring_slot = ring_slots + (i % kXRingSlots) * x_ring_slot_bytes(kNTiles);
+    }
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
-      if constexpr (kXShared) {  // zeros past K, as copied
+      if constexpr (kX == XSource::kRing) {  // zeros past K and m, as copied
+#pragma unroll
+        for (int h = 0; h < 2; ++h) {
+          uint4& v = x_block[j][h];
+          asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                       : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                       : "r"(ring_slot + ring_offsets[j][h])
+                       : "memory");
+        }
+      } else if constexpr (kX == XSource::kShared) {  // zeros past K, as copied
         const int row = x_rows_of_lane[j];
         const uint4* tile_row = x_shared + (i * x_rows + row) * (kXSharedRowBytes / 16);
         x_block[j][0] = tile_row[x_shared_chunk(row, 2 * thread_in_group)];
@@ -224,6 +302,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         x_block[j][0] = load ? __ldg(source) : make_uint4(0, 0, 0, 0);
         x_block[j][1] = load ? __ldg(source + 1) : make_uint4(0, 0, 0, 0);
       }
+    }
+    if constexpr (kX == XSource::kRing) {
+      __syncwarp();
+      if (lane == 0) mbarrier_arrive(ring_empty + 8 * (i % kXRingSlots));
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
@@ -251,7 +333,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     if (i < tiles) next_codes[i] = __ldg(codes_ahead + 32 * i), next_scales[i] = __ldg(scales_ahead + 32 * i);
   }
   cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
-  if constexpr (kXShared) {
+  if constexpr (kX == XSource::kRing) {
+    if (threadIdx.x == 0) {
+      for (int tile = 0; tile < kXRingSlots; ++tile) copy_ring_tile(tile);
+    }
+  } else if constexpr (kX == XSource::kShared) {
     // The CTA's rows of x over its split, 16 bytes a copy (K is a multiple of 16, so a chunk lies
     // wholly inside K or wholly past it, where the copy writes zeros), while the first weight tiles
     // are in flight.

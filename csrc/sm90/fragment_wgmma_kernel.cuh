@@ -92,8 +92,8 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   // A split's tile count fits an int (K < 2^37): 32-bit loop arithmetic in the hot loops.
   const int tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
   if (threadIdx.x == 0) {
-    for (int stage = 0; stage < kXStages; ++stage) full_init(full_barriers + 8 * stage);
-    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");  // visible to the async proxy
+    for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
+    fence_mbarrier_init();
   }
   __syncthreads();
   if (threadIdx.x >= kConsumerThreads) {
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     const int previous_stage = stage == 0 ? kXStages - 1 : stage - 1;
     const bool release_previous = i >= 1 && i - 1 < refills;
     if constexpr (kXByTma<kBatchRows>) {
-      full_wait(full_barriers + 8 * stage, phase);
+      mbarrier_wait(full_barriers + 8 * stage, phase);
     } else {
       barrier_sync<kWgmmaThreads<kBatchRows>>(full_barrier(stage));
     }
@@ -193,7 +193,8 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
   }
   CUtensorMap x_map{};
   if constexpr (kXByTma<kBatchRows>) {
-    if (const cudaError_t status = make_x_tensor_map<T, kBatchRows>(&x_map, x_steps, params.m, params.k_tiles);
+    if (const cudaError_t status = make_x_tensor_map<T>(&x_map, x_steps, params.m, params.k_tiles * kFragmentK,
+                                                                  params.k_tiles * kXRowBytes, kBatchRows);
         status != cudaSuccess) {
       return status;
     }

@@ -19,14 +19,12 @@
 #pragma once
 
 #include <cuda.h>  // CUtensorMap
-#include <cuda_runtime_api.h>
-#include <cudaTypedefs.h>  // PFN_cuTensorMapEncodeTiled
 
 #include <cstdint>
-#include <type_traits>
 
 #include "nvfp4/fragment_layout.h"
 #include "sm90/fragment_mm_kernel.cuh"  // FragmentMmParams
+#include "sm90/tma_copy.cuh"
 
 namespace nvfp4::sm90 {
 
@@ -34,7 +32,6 @@ constexpr int kConsumerWarpgroups = 2;
 constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;  // 128
 constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
 constexpr int kXStages = 4;
-constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of x: one 128-byte swizzle row
 
 // Which producer a batch tile uses (TMA from x in step order for 256 rows: the planner asks too),
 // and the CTA's threads with it.
@@ -68,33 +65,6 @@ __device__ __forceinline__ void barrier_arrive(int id) {
 // before the barrier that hands them to it.
 __device__ __forceinline__ void fence_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
-}
-
-// The "full" mbarriers: initialised for one arrival (the producer's, with the tile's bytes as
-// expected transaction count), completed by the copy.
-__device__ __forceinline__ void full_init(uint32_t barrier) {
-  asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(barrier) : "memory");
-}
-__device__ __forceinline__ void full_expect(uint32_t barrier, uint32_t bytes) {
-  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(barrier), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ void full_wait(uint32_t barrier, uint32_t parity) {
-  asm volatile(
-      "{\n.reg .pred done;\nWAIT:\n"
-      "mbarrier.try_wait.parity.shared::cta.b64 done, [%0], %1;\n"
-      "@!done bra WAIT;\n}\n" ::"r"(barrier),
-      "r"(parity)
-      : "memory");
-}
-
-// TMA: the x box at (column, row) into shared memory, completing `barrier`'s transaction count.
-__device__ __forceinline__ void copy_x_tile(const CUtensorMap& x_map, uint32_t destination, uint32_t barrier,
-                                            int32_t column, int32_t row) {
-  asm volatile(
-      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(
-          destination),
-      "l"(reinterpret_cast<uint64_t>(&x_map)), "r"(column), "r"(row), "r"(barrier)
-      : "memory");
 }
 
 // The producer warpgroup: copies the x tiles of this CTA's K range into the stages. Each lane
@@ -196,37 +166,11 @@ __device__ __forceinline__ void produce_x_by_tma(const CUtensorMap& x_map, int64
     if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
     if (leader) {
       const uint32_t full = full_barriers + 8 * stage;
-      full_expect(full, kXStageBytes<kBatchRows>);
+      mbarrier_arrive_expect(full, kXStageBytes<kBatchRows>);
       copy_x_tile(x_map, stages_address + stage * kXStageBytes<kBatchRows>, full,
                   static_cast<int32_t>((tile_begin + i) * kFragmentK), static_cast<int32_t>(m_base));
     }
   }
-}
-
-// x in step order, [m, k_tiles * 64] (T, row-major, 16-byte aligned), as the TMA tensor map the
-// kernel reads: boxes of 64 columns by kBatchRows rows, the 128-byte swizzle, zeros past m.
-template <typename T, int kBatchRows>
-cudaError_t make_x_tensor_map(CUtensorMap* map, const T* x_steps, int64_t m, int64_t k_tiles) {
-  static const PFN_cuTensorMapEncodeTiled_v12000 encode = [] {
-    void* function = nullptr;
-    cudaDriverEntryPointQueryResult found{};
-    const cudaError_t status =
-        cudaGetDriverEntryPointByVersion("cuTensorMapEncodeTiled", &function, 12000, cudaEnableDefault, &found);
-    return status == cudaSuccess && found == cudaDriverEntryPointSuccess
-               ? reinterpret_cast<PFN_cuTensorMapEncodeTiled_v12000>(function)
-               : nullptr;
-  }();
-  if (encode == nullptr) return cudaErrorSymbolNotFound;
-  const cuuint64_t dims[2] = {static_cast<cuuint64_t>(k_tiles * kFragmentK), static_cast<cuuint64_t>(m)};
-  const cuuint64_t strides[1] = {static_cast<cuuint64_t>(k_tiles * kXRowBytes)};  // bytes between rows
-  const cuuint32_t box[2] = {kFragmentK, kBatchRows};
-  const cuuint32_t element_strides[2] = {1, 1};
-  const CUtensorMapDataType type =
-      std::is_same_v<T, __half> ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  const CUresult result = encode(map, type, 2, const_cast<T*>(x_steps), dims, strides, box, element_strides,
-                                 CU_TENSOR_MAP_INTERLEAVE_NONE, CU_TENSOR_MAP_SWIZZLE_128B,
-                                 CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
-  return result == CUDA_SUCCESS ? cudaSuccess : cudaErrorInvalidValue;
 }
 
 }  // namespace nvfp4::sm90

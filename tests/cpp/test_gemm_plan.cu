@@ -40,10 +40,22 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.tile_group == 2 || (plan.tile_group == 4 && plan.n_tiles == 1), CASE);  // the instantiated kernels
     // x in shared memory: exactly the CTA's rows over its split, within the budget beside the CTAs
     // the registers allow.
-    // with 8 batch rows a warp.
+    // with 8 batch rows a warp; else the ring where splits are long; else x from global memory,
+    // which 8 batch rows a warp never need.
     const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXSharedRowBytes;
-    EXPECT(plan.x_shared_bytes == 0 || (plan.n_tiles == 1 && plan.x_shared_bytes == x_bytes), CASE);
-    EXPECT(plan.x_shared_bytes <= max_x_shared_bytes(plan.tile_group), CASE);
+    switch (plan.x_source) {
+      case XSource::kShared:
+        EXPECT(plan.n_tiles == 1 && plan.x_shared_bytes == x_bytes, CASE);
+        EXPECT(plan.x_shared_bytes <= max_x_shared_bytes(plan.tile_group), CASE);
+        break;
+      case XSource::kRing:
+        EXPECT(plan.tiles_per_split >= kXRingMinTiles && plan.x_shared_bytes == x_ring_bytes(plan.n_tiles), CASE);
+        EXPECT(plan.n_tiles == 2 || x_bytes > max_x_shared_bytes(plan.tile_group), CASE);
+        break;
+      case XSource::kGlobal:
+        EXPECT(plan.n_tiles == 2 && plan.tiles_per_split < kXRingMinTiles && plan.x_shared_bytes == 0, CASE);
+        break;
+    }
     EXPECT(workspace_bytes(plan) == 0, CASE);
   } else {
     // The wgmma kernel: one of its batch tiles, 128 weight rows a CTA, partial sums only when split.
@@ -85,6 +97,7 @@ int main() {
   }
   // The overlapped plan the GEMM tests run (tests/test_sm90_gemm.py, 4100 x 4000 x 4112).
   using namespace nvfp4;
+  using sm90::XSource;
   const sm90::FragmentMmPlan overlapped =
       sm90::plan_fragment_mm(4100, fragment_padded_rows(4000), fragment_padded_k(4112) / kFragmentK, 132);
   EXPECT(overlapped.batch_rows == 256 && overlapped.splits == 1 && overlapped.chunks == 2,
@@ -101,12 +114,15 @@ int main() {
   // of 16 rows a warp (6144 x 4096 at M = 16 would fit).
   EXPECT(sm90::plan_fragment_mm(1, 8192, 448, 132).x_shared_bytes == 90 * 128, "8192 x 28672, M = 1");
   EXPECT(sm90::plan_fragment_mm(4, 28672, 128, 132).x_shared_bytes == 4 * 43 * 128, "28672 x 8192, M = 4");
-  EXPECT(sm90::plan_fragment_mm(8, 28672, 128, 132).x_shared_bytes == 0, "28672 x 8192, M = 8");
-  EXPECT(sm90::plan_fragment_mm(16, 6144, 64, 132).x_shared_bytes == 0, "6144 x 4096, M = 16");
-  // The GEMM tests' 8-row split-K shape whose x stays in global memory (tests/test_sm90_gemm.py),
-  // and one of the many whose x does not.
-  EXPECT(sm90::plan_fragment_mm(8, 32, 256, 132).x_shared_bytes == 0, "32 x 16384, M = 8");
-  EXPECT(sm90::plan_fragment_mm(3, 4000, 65, 132).x_shared_bytes > 0, "4000 x 4112, M = 3");
+  EXPECT(sm90::plan_fragment_mm(8, 28672, 128, 132).x_source == XSource::kRing, "28672 x 8192, M = 8");
+  EXPECT(sm90::plan_fragment_mm(16, 6144, 64, 132).x_source == XSource::kGlobal, "6144 x 4096, M = 16");
+  EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).x_source == XSource::kRing, "28672 x 8192, M = 16");
+  // The GEMM tests' split-K shapes for each source of x (tests/test_sm90_gemm.py).
+  EXPECT(sm90::plan_fragment_mm(7, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 7");
+  EXPECT(sm90::plan_fragment_mm(8, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 8");
+  EXPECT(sm90::plan_fragment_mm(13, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 13");
+  EXPECT(sm90::plan_fragment_mm(16, 96, 65, 132).x_source == XSource::kGlobal, "96 x 4112, M = 16");
+  EXPECT(sm90::plan_fragment_mm(5, 4000, 257, 132).x_source == XSource::kShared, "4000 x 16400, M = 5");
   const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
