@@ -3,7 +3,8 @@ weight on Hopper, in one process, on the same card and inputs.
 
 Kernels: ``bf16`` (cuBLAS through ``torch.matmul(x, w.t(), out=...)``, what ``F.linear`` runs: the
 denominator of every speedup), ``w4a16`` (sm90_scaled_fp4_mm),
-``w4a4`` (nvfp4_qdq of x, then sm90_scaled_fp4_mm), ``dequant_linear`` (dequantize the weight to
+``w4a4`` (sm90_scaled_fp4_mm given x's global scale: x rounded to NVFP4 inside the GEMM at small
+batches, by nvfp4_qdq first elsewhere), ``dequant_linear`` (dequantize the weight to
 bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer on the ModelOpt
 tensors, W4A16, when it is installed). Timing per DESIGN.md section 5: a CUDA graph of many
 calls, median over replays, the weights rotated over enough copies that each side streams
@@ -83,13 +84,10 @@ def kernel_calls(kernel: str, weights: Weights, x: torch.Tensor) -> list[Callabl
     if kernel == "w4a4":
         gs_x = nvfp4.global_scale_from_amax(x)
         alpha = weights.alpha / gs_x
-        x_q = torch.empty_like(x)
-
-        def w4a4(w: torch.Tensor, s: torch.Tensor) -> None:
-            nvfp4.nvfp4_qdq(x, gs_x, out=x_q)
-            nvfp4.sm90_scaled_fp4_mm(x_q, w, s, alpha, None, n, out=out)
-
-        return [lambda w=w, s=s: w4a4(w, s) for w, s in weights.prepared]
+        return [
+            lambda w=w, s=s: nvfp4.sm90_scaled_fp4_mm(x, w, s, alpha, None, n, gs_x, out=out)
+            for w, s in weights.prepared
+        ]
     if kernel == "dequant_linear":
         decoded = torch.empty(n, weights.k, device="cuda", dtype=x.dtype)
 

@@ -75,13 +75,16 @@ at::Tensor global_scale_from_amax(const at::Tensor& input) {
 }
 
 at::Tensor sm90_scaled_fp4_mm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale,
-                              const at::Tensor& alpha, const c10::optional<at::Tensor>& bias, int64_t n) {
-  const FragmentGemmShape shape = check_sm90_scaled_fp4_mm_args(x, weight, weight_scale, alpha, bias, n);
+                              const at::Tensor& alpha, const c10::optional<at::Tensor>& bias, int64_t n,
+                              const c10::optional<at::Tensor>& x_global_scale) {
+  const FragmentGemmShape shape =
+      check_sm90_scaled_fp4_mm_args(x, weight, weight_scale, alpha, bias, n, x_global_scale);
   at::Tensor result = at::empty({shape.m, n}, x.options().memory_format(at::MemoryFormat::Contiguous));
   static const auto out =
       out_overload<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                        const c10::optional<at::Tensor>&, int64_t, at::Tensor&)>("nvfp4::sm90_scaled_fp4_mm");
-  out.call(x, weight, weight_scale, alpha, bias, n, result);
+                        const c10::optional<at::Tensor>&, int64_t, const c10::optional<at::Tensor>&, at::Tensor&)>(
+          "nvfp4::sm90_scaled_fp4_mm");
+  out.call(x, weight, weight_scale, alpha, bias, n, x_global_scale, result);
   return result;
 }
 

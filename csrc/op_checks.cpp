@@ -10,14 +10,14 @@ bool is_activation_dtype(at::ScalarType dtype) {
   return dtype == at::kFloat || dtype == at::kHalf || dtype == at::kBFloat16;
 }
 
-void check_global_scale(const at::Tensor& global_scale, const at::Tensor& like, const char* like_name) {
-  TORCH_CHECK(global_scale.scalar_type() == at::kFloat,
-              "global_scale must be a float32 tensor (the encode scale 2688/amax), got ",
-              global_scale.scalar_type());
-  TORCH_CHECK(global_scale.dim() <= 1 && global_scale.numel() == 1,
-              "global_scale must be 0-dim or of shape [1], got shape ", global_scale.sizes());
-  TORCH_CHECK(global_scale.device() == like.device(), "global_scale must be on the ", like_name,
-              "'s device ", like.device(), ", got ", global_scale.device());
+void check_global_scale(const at::Tensor& global_scale, const at::Tensor& like, const char* like_name,
+                        const char* name = "global_scale") {
+  TORCH_CHECK(global_scale.scalar_type() == at::kFloat, name,
+              " must be a float32 tensor (the encode scale 2688/amax), got ", global_scale.scalar_type());
+  TORCH_CHECK(global_scale.dim() <= 1 && global_scale.numel() == 1, name,
+              " must be 0-dim or of shape [1], got shape ", global_scale.sizes());
+  TORCH_CHECK(global_scale.device() == like.device(), name, " must be on the ", like_name, "'s device ",
+              like.device(), ", got ", global_scale.device());
 }
 
 void check_blockscale_common(const at::Tensor& scale, const char* name) {
@@ -131,7 +131,8 @@ void check_global_scale_from_amax_args(const at::Tensor& input, const at::Tensor
 
 FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::Tensor& weight,
                                                 const at::Tensor& weight_scale, const at::Tensor& alpha,
-                                                const c10::optional<at::Tensor>& bias, int64_t n) {
+                                                const c10::optional<at::Tensor>& bias, int64_t n,
+                                                const c10::optional<at::Tensor>& x_global_scale) {
   TORCH_CHECK(x.scalar_type() == at::kHalf || x.scalar_type() == at::kBFloat16,
               "x must be float16 or bfloat16, got ", x.scalar_type());
   TORCH_CHECK(x.dim() == 2, "x must be 2-D [M, K], got shape ", x.sizes());
@@ -171,6 +172,7 @@ FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::T
     TORCH_CHECK(bias->device() == x.device(), "bias must be on x's device ", x.device(), ", got ",
                 bias->device());
   }
+  if (x_global_scale.has_value()) check_global_scale(*x_global_scale, x, "x", "x_global_scale");
   return shape;
 }
 

@@ -62,9 +62,11 @@ struct FragmentGemmShape {
 
 // sm90_scaled_fp4_mm: x fp16/bf16 [M, K] with K % 16 == 0; weight packed [roundup(n,16),
 // roundup(K,64)/2] and weight_scale float8_e4m3fn [roundup(n,16), roundup(K,64)/16], both
-// contiguous; alpha fp32, one element or [n]; bias [n] in x's dtype; all on x's device.
+// contiguous; alpha fp32, one element or [n]; bias [n] in x's dtype; x_global_scale a one-element
+// fp32 tensor; all on x's device.
 FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::Tensor& weight,
                                                 const at::Tensor& weight_scale, const at::Tensor& alpha,
-                                                const c10::optional<at::Tensor>& bias, int64_t n);
+                                                const c10::optional<at::Tensor>& bias, int64_t n,
+                                                const c10::optional<at::Tensor>& x_global_scale);
 
 }  // namespace nvfp4

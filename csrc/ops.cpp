@@ -63,13 +63,15 @@ TORCH_LIBRARY(nvfp4, m) {
   // prepare_weights_for_nvfp4_sm90: packed [roundup(n,16), roundup(K,64)/2] and float8_e4m3fn
   // [roundup(n,16), roundup(K,64)/16] in the fragment layout (csrc/include/nvfp4/fragment_layout.h);
   // alpha is fp32, 0-dim (or [1]) or [n]; bias is [n] in x's dtype. W4A16: alpha = 1/gs_w. W4A4:
-  // x = nvfp4_qdq(x, gs_x) first and alpha = 1/(gs_x * gs_w). Returns [M, n] in x's dtype.
+  // x_global_scale = gs_x (fp32, one element) and alpha = 1/(gs_x * gs_w): x is taken as
+  // nvfp4_qdq(x, gs_x), rounded inside the GEMM where it can be, else by nvfp4_qdq first (the same
+  // result, bit for bit). Returns [M, n] in x's dtype.
   m.def(
-      "sm90_scaled_fp4_mm(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n)"
-      " -> Tensor");
+      "sm90_scaled_fp4_mm(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n,"
+      " Tensor? x_global_scale=None) -> Tensor");
   m.def(
       "sm90_scaled_fp4_mm.out(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n,"
-      " *, Tensor(a!) out) -> ()");
+      " Tensor? x_global_scale=None, *, Tensor(a!) out) -> ()");
 
   // Build probes (CUDA only). _cuda_arch_probe runs a kernel of _C's architecture-neutral CUDA
   // part; _arch_module_probe runs the private probe of the architecture module that serves the
@@ -88,5 +90,5 @@ TORCH_LIBRARY(nvfp4, m) {
   // The kernel of sm90_scaled_fp4_mm.out in _C_sm90, called with checked arguments (x contiguous).
   m.def(
       "_fragment_mm_sm90(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias,"
-      " Tensor(a!) out) -> ()");
+      " Tensor? x_global_scale, Tensor(a!) out) -> ()");
 }

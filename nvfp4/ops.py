@@ -134,6 +134,7 @@ def sm90_scaled_fp4_mm(
     alpha: torch.Tensor,
     bias: torch.Tensor | None,
     n: int,
+    x_global_scale: torch.Tensor | None = None,
     *,
     out: torch.Tensor | None = None,
 ) -> torch.Tensor:
@@ -141,11 +142,13 @@ def sm90_scaled_fp4_mm(
     accumulation, one rounding. ``x`` fp16/bf16 [M, K] (K % 16 == 0); ``weight`` and
     ``weight_scale`` from :func:`nvfp4.layout.prepare_weights_for_nvfp4_sm90`; ``alpha`` fp32,
     one value or [n], on the device; ``bias`` [n] in ``x``'s dtype or None. W4A16: ``alpha =
-    1/gs_w``. W4A4: pass ``nvfp4_qdq(x, gs_x)`` and ``alpha = 1/(gs_x * gs_w)``. Runs on compute
-    capability 9.x (the ``_C_sm90`` module); elsewhere it raises naming the GPU."""
+    1/gs_w``. W4A4: ``x_global_scale = gs_x`` (fp32, one value, on the device) and ``alpha =
+    1/(gs_x * gs_w)``; ``x`` is then taken as ``nvfp4_qdq(x, gs_x)``, rounded inside the GEMM
+    where its plan allows (small batches), else by ``nvfp4_qdq`` first, bit for bit the same.
+    Runs on compute capability 9.x (the ``_C_sm90`` module); elsewhere it raises naming the GPU."""
     if out is None:
-        return _ops.sm90_scaled_fp4_mm.default(x, weight, weight_scale, alpha, bias, n)
-    _ops.sm90_scaled_fp4_mm.out(x, weight, weight_scale, alpha, bias, n, out=out)
+        return _ops.sm90_scaled_fp4_mm.default(x, weight, weight_scale, alpha, bias, n, x_global_scale)
+    _ops.sm90_scaled_fp4_mm.out(x, weight, weight_scale, alpha, bias, n, x_global_scale, out=out)
     return out
 
 
@@ -198,11 +201,12 @@ def _nvfp4_qdq_fake(input, global_scale):
 
 
 @torch.library.register_fake("nvfp4::sm90_scaled_fp4_mm")
-def _sm90_scaled_fp4_mm_fake(x, weight, weight_scale, alpha, bias, n):
+def _sm90_scaled_fp4_mm_fake(x, weight, weight_scale, alpha, bias, n, x_global_scale=None):
     for tensor, name in ((weight, "weight"), (weight_scale, "weight_scale"), (alpha, "alpha")):
         _check_same_device(tensor, name, x, "x")
-    if bias is not None:
-        _check_same_device(bias, "bias", x, "x")
+    for tensor, name in ((bias, "bias"), (x_global_scale, "x_global_scale")):
+        if tensor is not None:
+            _check_same_device(tensor, name, x, "x")
     torch._check(x.dim() == 2, lambda: f"x must be 2-D [M, K], got {x.dim()} dimensions")
     torch._check(x.shape[1] % BLOCK_SIZE == 0, lambda: f"x's K must be a multiple of 16, got {x.shape[1]}")
     return x.new_empty((x.shape[0], n))

@@ -142,11 +142,11 @@ def relative_error(actual: torch.Tensor, expected: torch.Tensor) -> float:
     return float((actual.float() - expected).norm() / expected.norm().clamp_min(1e-30))
 
 
-def run_gemm(x, packed, scale, n, alpha, bias):
+def run_gemm(x, packed, scale, n, alpha, bias, x_global_scale=None):
     """The op with a NaN-poisoned out buffer, on prepared weights."""
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
     out = torch.full((x.shape[0], n), float("nan"), dtype=x.dtype, device=x.device)
-    nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, bias, n, out=out)
+    nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, bias, n, x_global_scale, out=out)
     return out
 
 
@@ -164,16 +164,17 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
     per_column = seed % 2 == 0
     alpha = (1.0 / gs_w) * (torch.rand(n, generator=generator, device="cuda") + 0.5 if per_column else 1.0)
     bias = torch.randn(n, generator=generator, device="cuda").to(dtype) if seed % 3 else None
-    if mode == "w4a4":
-        gs_x = nvfp4.global_scale_from_amax(x)
-        x = nvfp4.nvfp4_qdq(x, gs_x)
+    # W4A4: the op rounds x to NVFP4 itself; the reference multiplies the rounded x.
+    gs_x = nvfp4.global_scale_from_amax(x) if mode == "w4a4" else None
+    if gs_x is not None:
         alpha = alpha / gs_x
     alpha = alpha.float().reshape(n) if per_column else alpha.float().reshape(())
-    out = run_gemm(x, packed, scale, n, alpha, bias)
+    out = run_gemm(x, packed, scale, n, alpha, bias, gs_x)
     assert out.shape == (m, n) and out.dtype == dtype
     if m == 0:
         return
-    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    multiplied = x if gs_x is None else reference.nvfp4_qdq(x, gs_x)
+    expected = reference.scaled_fp4_mm(multiplied, packed, scale, alpha, bias)
     assert torch.isfinite(out).all()
     assert out.abs().amax() > 0
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
@@ -224,6 +225,35 @@ def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.
     expected = reference.scaled_fp4_mm(x, packed, scale, alpha, None)
     assert torch.isfinite(out).all()
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
+# W4A4: the op's own rounding of x (inside the split-K kernel where it copies x whole, else by
+# nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan: x copied
+# whole at 1, 3 and 8 rows (one row holding an Inf, so its block and that row's outputs are NaN;
+# K = 4112: blocks past K), the ring of tiles, x from global memory, and the wgmma kernel.
+@requires_sm90
+@pytest.mark.parametrize(
+    ("m", "n", "k"),
+    [(1, 96, 4112), (3, 4000, 4112), (8, 32, 256), (8, 96, 16400), (16, 96, 4112), (100, 200, 4112)],
+    ids=["shared-1", "shared-3", "shared-8", "ring-8", "global-16", "wgmma-100"],
+)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_w4a4_equals_the_gemm_of_qdq(m: int, n: int, k: int, dtype: torch.dtype):
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    generator = torch.Generator(device="cuda").manual_seed(m + k)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype) * 3
+    if m == 3:
+        x[1, 100] = float("inf")
+    gs_x = nvfp4.global_scale_from_amax(x[x.isfinite()])
+    alpha = (1.0 / (gs_x * gs_w)).float().reshape(())
+    fused = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, gs_x)
+    separate = nvfp4.sm90_scaled_fp4_mm(nvfp4.nvfp4_qdq(x, gs_x), weight, weight_scale, alpha, None, n)
+    torch.testing.assert_close(fused, separate, rtol=0, atol=0, equal_nan=True)
+    finite_rows = torch.arange(m, device="cuda") != (1 if m == 3 else -1)
+    assert fused[finite_rows].isfinite().all() and fused[~finite_rows].isnan().all()
+    expected = reference.scaled_fp4_mm(reference.nvfp4_qdq(x, gs_x), packed, scale, alpha, None)
+    assert relative_error(fused[finite_rows], expected[finite_rows]) <= RELATIVE_TOLERANCE
 
 
 # A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
@@ -295,6 +325,9 @@ def test_out_of_place_equals_out_and_strided_x():
         (lambda a: {**a, "bias": torch.ones(31, device="cuda", dtype=torch.bfloat16)}, "bias must be"),
         (lambda a: {**a, "n": 40}, "weight must be"),
         (lambda a: {**a, "alpha": a["alpha"].cpu()}, "alpha must be on x's device"),
+        (lambda a: {**a, "x_global_scale": torch.ones((), device="cuda").double()}, "x_global_scale must be a float32"),
+        (lambda a: {**a, "x_global_scale": torch.ones(2, device="cuda")}, "x_global_scale must be 0-dim"),
+        (lambda a: {**a, "x_global_scale": torch.ones(())}, "x_global_scale must be on the x's device"),
     ],
 )
 def test_bad_arguments(change, message):
@@ -336,31 +369,42 @@ def test_opcheck():
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.default, (x, weight, weight_scale, alpha, bias, 96))
     out = torch.empty(17, 96, device="cuda", dtype=torch.bfloat16)
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.out, (x, weight, weight_scale, alpha, None, 96), {"out": out})
+    # W4A4, where the kernel rounds x itself (3 rows) and where nvfp4_qdq runs first (17 rows).
+    gs_x = nvfp4.global_scale_from_amax(x)
+    for rows in (3, 17):
+        arguments = (x[:rows], weight, weight_scale, alpha / gs_x, bias, 96, gs_x)
+        run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.default, arguments)
 
 
 # (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in two chunks
-# (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream.
+# (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream. In W4A4
+# mode the split-K kernel rounds x itself at 3 rows; at 16 and 4100 nvfp4_qdq runs first.
 @requires_sm90
-@pytest.mark.parametrize(("m", "n", "k"), [(16, 128, 512), (4100, 4000, 4112)], ids=["split_k", "overlapped"])
-def test_cuda_graph_capture_and_compile(m: int, n: int, k: int):
+@pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
+@pytest.mark.parametrize(
+    ("m", "n", "k"), [(3, 128, 512), (16, 128, 512), (4100, 4000, 4112)], ids=["split_k3", "split_k16", "overlapped"]
+)
+def test_cuda_graph_capture_and_compile(m: int, n: int, k: int, mode: str):
     packed, scale, gs_w = checkpoint_weight(n, k, seed=6, device="cuda")
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
     x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
-    alpha = (1.0 / gs_w).reshape(())
-    expected = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n)
+    gs_x = nvfp4.global_scale_from_amax(x) if mode == "w4a4" else None
+    alpha = (1.0 / gs_w).reshape(()) if gs_x is None else (1.0 / (gs_w * gs_x)).reshape(())
+
+    def gemm(a: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+        return nvfp4.sm90_scaled_fp4_mm(a, weight, weight_scale, alpha, None, n, gs_x, out=out)
+
+    expected = gemm(x)
     out = torch.empty_like(expected)
     stream = torch.cuda.Stream()
     with torch.cuda.stream(stream):
-        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, out=out)  # warm-up
+        gemm(x, out)  # warm-up
     torch.cuda.current_stream().wait_stream(stream)
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
-        nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, out=out)
+        gemm(x, out)
     out.zero_()
     graph.replay()
     torch.cuda.synchronize()
     assert torch.equal(out, expected)
-    compiled = torch.compile(
-        lambda a: nvfp4.sm90_scaled_fp4_mm(a, weight, weight_scale, alpha, None, n), fullgraph=True
-    )
-    assert torch.equal(compiled(x), expected)
+    assert torch.equal(torch.compile(gemm, fullgraph=True)(x), expected)

@@ -166,7 +166,7 @@ bool run(const Options& options, Result& result) {
   for (cudaEvent_t& event : overlap.ordered) CHECK_CUDA(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   std::printf("  Chunks: %ld\n", long(plan.chunks));
   auto launch_with = [&](const uint8_t* codes, const uint8_t* scales, cudaStream_t stream) {
-    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, codes, scales, padded_n, k_tiles,
+    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, nullptr, codes, scales, padded_n, k_tiles,
                                                           workspace, device_alpha, false, nullptr, device_out, n,
                                                           multiprocessors, &overlap, stream);
   };

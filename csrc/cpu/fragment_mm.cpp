@@ -9,7 +9,8 @@ namespace nvfp4::cpu {
 namespace {
 
 void sm90_scaled_fp4_mm_out(const at::Tensor& x, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                            const c10::optional<at::Tensor>&, int64_t, at::Tensor&) {
+                            const c10::optional<at::Tensor>&, int64_t, const c10::optional<at::Tensor>&,
+                            at::Tensor&) {
   TORCH_CHECK_NOT_IMPLEMENTED(false, "nvfp4::sm90_scaled_fp4_mm runs on CUDA GPUs of compute capability 9.x; x is on ",
                               x.device(), ". On the CPU, nvfp4.reference.scaled_fp4_mm computes the same product "
                               "from the checkpoint-form weight.");

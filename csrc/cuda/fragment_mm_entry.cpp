@@ -16,8 +16,9 @@ namespace {
 
 void sm90_scaled_fp4_mm_out(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale,
                             const at::Tensor& alpha, const c10::optional<at::Tensor>& bias, int64_t n,
-                            at::Tensor& out) {
-  const FragmentGemmShape shape = check_sm90_scaled_fp4_mm_args(x, weight, weight_scale, alpha, bias, n);
+                            const c10::optional<at::Tensor>& x_global_scale, at::Tensor& out) {
+  const FragmentGemmShape shape =
+      check_sm90_scaled_fp4_mm_args(x, weight, weight_scale, alpha, bias, n, x_global_scale);
   check_output(out, "out", {shape.m, n}, x.scalar_type(), x.device());
   const c10::OperatorHandle kernel = find_arch_op("_fragment_mm", x.device());
   if (shape.m == 0) return;
@@ -26,8 +27,8 @@ void sm90_scaled_fp4_mm_out(const at::Tensor& x, const at::Tensor& weight, const
   const at::Tensor activations = readable ? x : x.clone(at::MemoryFormat::Contiguous);
   kernel
       .typed<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
-                  const c10::optional<at::Tensor>&, at::Tensor&)>()
-      .call(activations, weight, weight_scale, alpha, bias, out);
+                  const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&, at::Tensor&)>()
+      .call(activations, weight, weight_scale, alpha, bias, x_global_scale, out);
 }
 
 }  // namespace

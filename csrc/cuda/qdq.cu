@@ -22,27 +22,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The 16 values e2m1 * sf of a finite block with decoded scale `scale`, in T.
-template <typename T>
-__device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, float inverse, float scale,
-                                                  T (&results)[kBlockSize]) {
-#if NVFP4_HAS_E2M1_CVT
-  const uint2 codes = encode_codes(block, inverse);
-  const uint32_t words[2] = {codes.x, codes.y};
-#pragma unroll
-  for (int i = 0; i < kBlockSize; ++i) {
-    results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
-  }
-#else
-#pragma unroll
-  for (int i = 0; i < kBlockSize; ++i) {
-    const float code = e2m1_code_plus_magic(block.magnitude(i) * inverse) - kRoundingMagic;
-    const float magnitude = e2m1_magnitude_of_code(code) * scale;
-    results[i] = from_float<T>(copysignf(magnitude, block.value(i)));
-  }
-#endif
-}
-
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
     qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
@@ -63,15 +42,8 @@ __global__ void __launch_bounds__(kThreads)
   for (int64_t index = first; index < blocks; index += stride) {
     const BlockBits<T> block = next;
     if (index + stride < blocks) load_block<T, kVectorized>(input + (index + stride) * kBlockSize, next);
-    uint8_t scale_byte;
-    float inverse;
     alignas(16) T results[kBlockSize];  // stored as 16-byte vectors
-    if (encode_scale(block, gs, gs_valid, inverse_table, scale_byte, inverse)) {
-      dequantized_block(block, inverse, e4m3_to_float(scale_byte), results);
-    } else {
-#pragma unroll
-      for (int i = 0; i < kBlockSize; ++i) results[i] = from_float<T>(__uint_as_float(0x7FC00000u));  // NaN scale
-    }
+    qdq_block(block, gs, gs_valid, inverse_table, results);
     T* destination = out + index * kBlockSize;
     if constexpr (kVectorized) {
 #pragma unroll

@@ -174,4 +174,40 @@ __device__ __forceinline__ uint2 encode_codes(const BlockBits<T>& block, float i
   return make_uint2(words[0], words[1]);
 }
 
+// The 16 values e2m1 * sf of a finite block with decoded scale `scale`, in T.
+template <typename T>
+__device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, float inverse, float scale,
+                                                  T (&results)[kBlockSize]) {
+#if NVFP4_HAS_E2M1_CVT
+  const uint2 codes = encode_codes(block, inverse);
+  const uint32_t words[2] = {codes.x, codes.y};
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) {
+    results[i] = from_float<T>(e2m1_to_float((words[i / 8] >> (4 * (i % 8))) & 0xF) * scale);
+  }
+#else
+#pragma unroll
+  for (int i = 0; i < kBlockSize; ++i) {
+    const float code = e2m1_code_plus_magic(block.magnitude(i) * inverse) - kRoundingMagic;
+    const float magnitude = e2m1_magnitude_of_code(code) * scale;
+    results[i] = from_float<T>(copysignf(magnitude, block.value(i)));
+  }
+#endif
+}
+
+// The block as nvfp4_qdq gives it: each value's e2m1 * sf in T (no 1/gs; exact), or NaN throughout
+// where the block holds Inf or NaN or gs is invalid (its scale byte is the NaN scale).
+template <typename T>
+__device__ __forceinline__ void qdq_block(const BlockBits<T>& block, float gs, bool gs_valid,
+                                          const float (&inverse_table)[kScaleTableSize], T (&results)[kBlockSize]) {
+  uint8_t scale_byte;
+  float inverse;
+  if (encode_scale(block, gs, gs_valid, inverse_table, scale_byte, inverse)) {
+    dequantized_block(block, inverse, e4m3_to_float(scale_byte), results);
+  } else {
+#pragma unroll
+    for (int i = 0; i < kBlockSize; ++i) results[i] = from_float<T>(__uint_as_float(0x7FC00000u));
+  }
+}
+
 }  // namespace nvfp4::cuda

@@ -45,6 +45,12 @@ inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
   return partial_sums_offset(plan) + plan.partial_floats * int64_t{sizeof(float)};
 }
 
+// Whether the plan's kernel can round x to NVFP4 itself (W4A4, launch_fragment_mm's
+// x_global_scale): the split-K kernel where it copies x whole into shared memory, which it rounds
+// once a CTA. Elsewhere x reaches the MMAs tile by tile, a warp or lane at a time, and each CTA
+// would round the same blocks again for every warp; nvfp4_qdq runs first there.
+inline bool rounds_x(const FragmentMmPlan& plan) { return plan.batch_rows == 0 && plan.x_source == XSource::kShared; }
+
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
 constexpr int64_t kMinTilesPerSplit = 4;
@@ -81,8 +87,10 @@ constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiproce
 // is even (6144 x 4096: 9.6 both), and with 16 rows a warp the copy before the first MMA costs more
 // than it saves (6144 x 4096, M = 16: 12.2 vs 10.4 us), so that kernel does not copy x whole.
 constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
+// (Less the table that W4A4 rounding puts after x.)
 constexpr int64_t max_x_shared_bytes(int tile_group) {
-  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 - split_sums_bytes(1);
+  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 - split_sums_bytes(1) -
+         kXRoundingTableBytes;
 }
 static_assert(max_x_shared_bytes(2) <= 48 * 1024 && max_x_shared_bytes(4) <= 48 * 1024,
               "no opt-in to more than 48 KB of dynamic shared memory");
@@ -251,7 +259,8 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   config.gridDim = dim3(static_cast<unsigned>(plan.strip_blocks), static_cast<unsigned>(plan.splits),
                         static_cast<unsigned>(plan.m_blocks));
   config.blockDim = dim3(kWarpsPerBlock * 32);
-  config.dynamicSmemBytes = static_cast<size_t>(plan.x_shared_bytes);
+  config.dynamicSmemBytes =
+      static_cast<size_t>(plan.x_shared_bytes + (params.x_global_scale != nullptr ? kXRoundingTableBytes : 0));
   config.stream = stream;
   cudaLaunchAttribute attributes[2] = {{}, cuda::programmatic_dependent_launch()};
   attributes[0].id = cudaLaunchAttributeClusterDimension;
@@ -338,16 +347,17 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
 // ([n] or null), out [m, n]; `overlap` for a plan with chunks > 1, else unused. Returns the launch
 // status.
 template <typename T>
-cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const void* weight,
-                               const void* weight_scale, int64_t padded_n, int64_t k_tiles, void* workspace,
-                               const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
-                               int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
+cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const float* x_global_scale,
+                               const void* weight, const void* weight_scale, int64_t padded_n, int64_t k_tiles,
+                               void* workspace, const float* alpha, bool alpha_per_column, const T* bias, T* out,
+                               int64_t n, int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
+  if (x_global_scale != nullptr && !rounds_x(plan)) return cudaErrorInvalidValue;
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
   const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
-                                wgmma_split ? partial : nullptr, padded_n};
+                                wgmma_split ? partial : nullptr, padded_n, x_global_scale};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;

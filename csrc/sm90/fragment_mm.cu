@@ -2,10 +2,12 @@
 // op's CUDA entry in _C with checked arguments: plans the call, takes the workspace of a wgmma
 // call (x in step order, split sums) from the caching allocator and launches the kernels
 // (fragment_gemm.cuh) on the current stream, ordering x on a second stream where the plan overlaps
-// that with the multiply. All of the second stream's work is joined back before the last kernel,
-// so the workspace and x are free again for the current stream when the op returns.
+// that with the multiply; in W4A4 mode it rounds x with nvfp4_qdq first unless the kernel does. All
+// of the second stream's work is joined back before the last kernel, so the workspace and x are
+// free again for the current stream when the op returns.
 
 #include <ATen/ATen.h>
+#include <ATen/core/dispatch/Dispatcher.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
@@ -51,17 +53,33 @@ int multiprocessors(int device) {
   return count;
 }
 
+// W4A4 where the plan's kernel does not round x itself: nvfp4_qdq(x, gs) into a new tensor, by the
+// op of _C (through the dispatcher: this module does not link its kernels). It is launched before
+// the GEMM, whose programmatic dependent launch then overlaps its weight loads with the rounding.
+at::Tensor rounded_activations(const at::Tensor& x, const at::Tensor& global_scale) {
+  static const auto qdq = c10::Dispatcher::singleton()
+                              .findSchemaOrThrow("nvfp4::nvfp4_qdq", "out")
+                              .typed<void(const at::Tensor&, const at::Tensor&, at::Tensor&)>();
+  at::Tensor rounded = at::empty_like(x);
+  qdq.call(x, global_scale, rounded);
+  return rounded;
+}
+
 template <typename T>
 void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale, const at::Tensor& alpha,
-         const c10::optional<at::Tensor>& bias, at::Tensor& out) {
+         const c10::optional<at::Tensor>& bias, const c10::optional<at::Tensor>& x_global_scale, at::Tensor& out) {
   const int64_t m = x.size(0), k = x.size(1), n = out.size(1);
   const int64_t padded_n = weight.size(0), k_tiles = weight.size(1) * 2 / kFragmentK;
   const int sms = multiprocessors(x.get_device());
   const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, sms);
+  const bool round_in_kernel = x_global_scale.has_value() && rounds_x(plan);
+  const at::Tensor activations =
+      x_global_scale.has_value() && !round_in_kernel ? rounded_activations(x, *x_global_scale) : x;
   at::Tensor workspace = at::empty({workspace_bytes(plan)}, x.options().dtype(at::kByte));
   const Overlap overlap(plan.chunks, x.get_device());
   const T* bias_data = bias.has_value() ? reinterpret_cast<const T*>(bias->const_data_ptr()) : nullptr;
-  C10_CUDA_CHECK(launch_fragment_mm<T>(plan, reinterpret_cast<const T*>(x.const_data_ptr()), m, k,
+  C10_CUDA_CHECK(launch_fragment_mm<T>(plan, reinterpret_cast<const T*>(activations.const_data_ptr()), m, k,
+                                       round_in_kernel ? x_global_scale->const_data_ptr<float>() : nullptr,
                                        weight.const_data_ptr(), weight_scale.const_data_ptr(), padded_n, k_tiles,
                                        workspace.mutable_data_ptr(), alpha.const_data_ptr<float>(),
                                        alpha.numel() > 1, bias_data, reinterpret_cast<T*>(out.mutable_data_ptr()), n,
@@ -69,15 +87,16 @@ void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight
 }
 
 void fragment_mm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight_scale,
-                 const at::Tensor& alpha, const c10::optional<at::Tensor>& bias, at::Tensor& out) {
+                 const at::Tensor& alpha, const c10::optional<at::Tensor>& bias,
+                 const c10::optional<at::Tensor>& x_global_scale, at::Tensor& out) {
   TORCH_CHECK(cuda::is_aligned(weight.const_data_ptr(), 16) && cuda::is_aligned(weight_scale.const_data_ptr(), 8),
               "weight must be 16-byte and weight_scale 8-byte aligned (as prepare_weights_for_nvfp4_sm90 "
               "allocates them)");
   const c10::cuda::CUDAGuard device_guard(x.device());
   if (x.scalar_type() == at::kHalf) {
-    run<__half>(x, weight, weight_scale, alpha, bias, out);
+    run<__half>(x, weight, weight_scale, alpha, bias, x_global_scale, out);
   } else {
-    run<__nv_bfloat16>(x, weight, weight_scale, alpha, bias, out);
+    run<__nv_bfloat16>(x, weight, weight_scale, alpha, bias, x_global_scale, out);
   }
 }
 

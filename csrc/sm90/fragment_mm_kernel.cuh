@@ -32,6 +32,7 @@
 
 #include "cuda/dependent_launch.cuh"
 #include "cuda/device_convert.cuh"
+#include "cuda/quantize_block.cuh"
 #include "nvfp4/fragment_layout.h"
 #include "sm90/tma_copy.cuh"
 
@@ -50,6 +51,9 @@ struct FragmentMmParams {
   int64_t k_tiles_per_split;
   float* partial;  // [splits, m, padded_n]: the wgmma kernel's split sums, or null
   int64_t padded_n;
+  // W4A4: x's encode scale (fp32, on the device), x rounded to NVFP4 in shared memory by the
+  // split-K kernel copying x whole (XSource::kShared); null otherwise.
+  const float* x_global_scale;
 };
 
 // The decode produces e2m1 * sf * 2^-7 (see decode_step): the epilogues multiply the fp32 sums
@@ -90,6 +94,38 @@ enum class XSource {
 // r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1 from different banks.
 constexpr int kXSharedRowBytes = kXRowBytes;
 __device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk ^ (row % 2); }
+
+// W4A4 with kShared: the CTA rounds its copy of x in place, each block of 16 values as nvfp4_qdq
+// does (the same function), so that the GEMM multiplies nvfp4_qdq(x, gs) with no kernel before
+// it. Block t of a row's tile is that tile row's chunks 2t and 2t + 1; blocks past K stay zero.
+// The table of E2M1 multipliers follows x in the dynamic shared memory (kXRoundingTableBytes
+// more than x's bytes: the launch asks for them only in W4A4 mode).
+constexpr int kXRoundingTableBytes = cuda::kScaleTableSize * int{sizeof(float)};
+template <typename T>
+__device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t first_column, int64_t k,
+                               const float* global_scale) {
+  static_assert(kWarpsPerBlock * 32 >= cuda::kScaleTableSize, "the CTA fills the table");
+  float(&inverse_table)[cuda::kScaleTableSize] =
+      *reinterpret_cast<float(*)[cuda::kScaleTableSize]>(x_shared + tiles * rows * (kXSharedRowBytes / 16));
+  const float gs = *global_scale;
+  const bool gs_valid = is_valid_global_scale(gs);
+  cuda::fill_inverse_table(inverse_table, gs);  // and syncs the CTA
+  constexpr int kBlocksPerTile = kFragmentK / kBlockSize;
+  for (int b = threadIdx.x; b < tiles * rows * kBlocksPerTile; b += kWarpsPerBlock * 32) {
+    const int t = b % kBlocksPerTile, row = b / kBlocksPerTile % rows, tile = b / kBlocksPerTile / rows;
+    if (first_column + tile * kFragmentK + kBlockSize * t >= k) continue;
+    uint4* tile_row = x_shared + (tile * rows + row) * (kXSharedRowBytes / 16);
+    uint4& low = tile_row[x_shared_chunk(row, 2 * t)];
+    uint4& high = tile_row[x_shared_chunk(row, 2 * t + 1)];
+    static_assert(cuda::BlockBits<T>::kWords == 8, "a block of 16-bit values is two 16-byte chunks");
+    const cuda::BlockBits<T> block{{low.x, low.y, low.z, low.w, high.x, high.y, high.z, high.w}};
+    alignas(16) T results[kBlockSize];
+    cuda::qdq_block(block, gs, gs_valid, inverse_table, results);
+    low = reinterpret_cast<const uint4*>(results)[0];
+    high = reinterpret_cast<const uint4*>(results)[1];
+  }
+  __syncthreads();
+}
 
 // kRing: kXRingSlots tiles of the CTA's 8 * kNTiles rows (tma_copy.cuh's swizzled layout), each
 // with a "full" mbarrier that its copy completes and an "empty" one on which every warp of the CTA
@@ -357,6 +393,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
+    if (p.x_global_scale != nullptr) {
+      round_x_shared<T>(x_shared, split_tiles, x_rows, tile_begin * kFragmentK, p.k, p.x_global_scale);
+    }
   }
   for (int i = 0; i < tiles; i += kTileGroup) {
     uint4 group_codes[kTileGroup];
