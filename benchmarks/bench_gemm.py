@@ -3,8 +3,8 @@ weight on Hopper, in one process, on the same card and inputs.
 
 Kernels: ``bf16`` (cuBLAS through ``torch.matmul(x, w.t(), out=...)``, what ``F.linear`` runs: the
 denominator of every speedup), ``w4a16`` (sm90_scaled_fp4_mm),
-``w4a4`` (sm90_scaled_fp4_mm given x's global scale: x rounded to NVFP4 inside the GEMM at small
-batches, by nvfp4_qdq first elsewhere), ``dequant_linear`` (dequantize the weight to
+``w4a4`` (sm90_scaled_fp4_mm given x's global scale: x rounded to NVFP4 inside the GEMM at one
+row, by nvfp4_qdq first elsewhere), ``dequant_linear`` (dequantize the weight to
 bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer on the ModelOpt
 tensors, W4A16, when it is installed). Timing per DESIGN.md section 5: a CUDA graph of many
 calls, median over replays, the weights rotated over enough copies that each side streams

@@ -144,7 +144,7 @@ def sm90_scaled_fp4_mm(
     one value or [n], on the device; ``bias`` [n] in ``x``'s dtype or None. W4A16: ``alpha =
     1/gs_w``. W4A4: ``x_global_scale = gs_x`` (fp32, one value, on the device) and ``alpha =
     1/(gs_x * gs_w)``; ``x`` is then taken as ``nvfp4_qdq(x, gs_x)``, rounded inside the GEMM
-    where its plan allows (small batches), else by ``nvfp4_qdq`` first, bit for bit the same.
+    at one row where its plan allows, else by ``nvfp4_qdq`` first, bit for bit the same.
     Runs on compute capability 9.x (the ``_C_sm90`` module); elsewhere it raises naming the GPU."""
     if out is None:
         return _ops.sm90_scaled_fp4_mm.default(x, weight, weight_scale, alpha, bias, n, x_global_scale)

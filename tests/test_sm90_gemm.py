@@ -227,33 +227,42 @@ def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
-# W4A4: the op's own rounding of x (inside the split-K kernel where it copies x whole, else by
-# nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan: x copied
-# whole at 1, 3 and 8 rows (one row holding an Inf, so its block and that row's outputs are NaN;
-# K = 4112: blocks past K), the ring of tiles, x from global memory, and the wgmma kernel.
+# W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;
+# else by nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan:
+# x copied whole (K = 4112: blocks past K), the ring of tiles, x from global memory, and the
+# wgmma kernel. With an Inf in x its block, and so its row's outputs, are NaN.
 @requires_sm90
 @pytest.mark.parametrize(
-    ("m", "n", "k"),
-    [(1, 96, 4112), (3, 4000, 4112), (8, 32, 256), (8, 96, 16400), (16, 96, 4112), (100, 200, 4112)],
-    ids=["shared-1", "shared-3", "shared-8", "ring-8", "global-16", "wgmma-100"],
+    ("m", "n", "k", "with_inf"),
+    [
+        (1, 96, 4112, False),
+        (1, 4000, 4112, True),
+        (3, 4000, 4112, True),
+        (8, 96, 16400, False),
+        (16, 96, 4112, False),
+        (100, 200, 4112, False),
+    ],
+    ids=["rounded-1", "rounded-1-inf", "shared-3-inf", "ring-8", "global-16", "wgmma-100"],
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_w4a4_equals_the_gemm_of_qdq(m: int, n: int, k: int, dtype: torch.dtype):
+def test_w4a4_equals_the_gemm_of_qdq(m: int, n: int, k: int, with_inf: bool, dtype: torch.dtype):
     packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
     weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
     generator = torch.Generator(device="cuda").manual_seed(m + k)
     x = torch.randn(m, k, generator=generator, device="cuda").to(dtype) * 3
-    if m == 3:
-        x[1, 100] = float("inf")
+    inf_row = m // 2 if with_inf else -1
+    if with_inf:
+        x[inf_row, 100] = float("inf")
     gs_x = nvfp4.global_scale_from_amax(x[x.isfinite()])
     alpha = (1.0 / (gs_x * gs_w)).float().reshape(())
     fused = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, gs_x)
     separate = nvfp4.sm90_scaled_fp4_mm(nvfp4.nvfp4_qdq(x, gs_x), weight, weight_scale, alpha, None, n)
     torch.testing.assert_close(fused, separate, rtol=0, atol=0, equal_nan=True)
-    finite_rows = torch.arange(m, device="cuda") != (1 if m == 3 else -1)
+    finite_rows = torch.arange(m, device="cuda") != inf_row
     assert fused[finite_rows].isfinite().all() and fused[~finite_rows].isnan().all()
-    expected = reference.scaled_fp4_mm(reference.nvfp4_qdq(x, gs_x), packed, scale, alpha, None)
-    assert relative_error(fused[finite_rows], expected[finite_rows]) <= RELATIVE_TOLERANCE
+    if finite_rows.any():
+        expected = reference.scaled_fp4_mm(reference.nvfp4_qdq(x, gs_x), packed, scale, alpha, None)
+        assert relative_error(fused[finite_rows], expected[finite_rows]) <= RELATIVE_TOLERANCE
 
 
 # A batch the planner cuts into chunks whose x ordering overlaps the previous chunk's multiply
@@ -369,20 +378,20 @@ def test_opcheck():
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.default, (x, weight, weight_scale, alpha, bias, 96))
     out = torch.empty(17, 96, device="cuda", dtype=torch.bfloat16)
     run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.out, (x, weight, weight_scale, alpha, None, 96), {"out": out})
-    # W4A4, where the kernel rounds x itself (3 rows) and where nvfp4_qdq runs first (17 rows).
+    # W4A4, where the kernel rounds x itself (1 row) and where nvfp4_qdq runs first (17 rows).
     gs_x = nvfp4.global_scale_from_amax(x)
-    for rows in (3, 17):
+    for rows in (1, 17):
         arguments = (x[:rows], weight, weight_scale, alpha / gs_x, bias, 96, gs_x)
         run_opcheck(torch.ops.nvfp4.sm90_scaled_fp4_mm.default, arguments)
 
 
 # (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in two chunks
 # (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream. In W4A4
-# mode the split-K kernel rounds x itself at 3 rows; at 16 and 4100 nvfp4_qdq runs first.
+# mode the split-K kernel rounds x itself at 1 row; at 16 and 4100 nvfp4_qdq runs first.
 @requires_sm90
 @pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
 @pytest.mark.parametrize(
-    ("m", "n", "k"), [(3, 128, 512), (16, 128, 512), (4100, 4000, 4112)], ids=["split_k3", "split_k16", "overlapped"]
+    ("m", "n", "k"), [(1, 128, 512), (16, 128, 512), (4100, 4000, 4112)], ids=["split_k1", "split_k16", "overlapped"]
 )
 def test_cuda_graph_capture_and_compile(m: int, n: int, k: int, mode: str):
     packed, scale, gs_w = checkpoint_weight(n, k, seed=6, device="cuda")

@@ -45,11 +45,18 @@ inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
   return partial_sums_offset(plan) + plan.partial_floats * int64_t{sizeof(float)};
 }
 
-// Whether the plan's kernel can round x to NVFP4 itself (W4A4, launch_fragment_mm's
-// x_global_scale): the split-K kernel where it copies x whole into shared memory, which it rounds
-// once a CTA. Elsewhere x reaches the MMAs tile by tile, a warp or lane at a time, and each CTA
-// would round the same blocks again for every warp; nvfp4_qdq runs first there.
-inline bool rounds_x(const FragmentMmPlan& plan) { return plan.batch_rows == 0 && plan.x_source == XSource::kShared; }
+// Whether the kernel rounds x to NVFP4 itself (W4A4, launch_fragment_mm's x_global_scale) rather
+// than nvfp4_qdq running first: the split-K kernel where it copies x whole into shared memory, for
+// one batch row. Every CTA rounds its copy, so the whole grid rounds each block of x once for
+// every 64 weight rows: at one row that is cheaper than a kernel before the GEMM, beyond it not.
+// H100, W4A4 over W4A16 (bench_gemm, both on cuBLAS BF16), qdq first -> rounded in the kernel:
+// M = 1 6144 x 4096 0.83 -> 0.87, 8192 x 8192 0.89 -> 0.89; M = 4 in the kernel 0.75-0.79 on
+// three shapes, M = 8 6144 x 4096 0.63, where qdq first costs about what it does at M = 1.
+// Elsewhere x reaches the MMAs tile by tile and a CTA would round it once for every warp.
+constexpr int64_t kMaxRoundedRows = 1;
+inline bool rounds_x(const FragmentMmPlan& plan, int64_t m) {
+  return plan.batch_rows == 0 && plan.x_source == XSource::kShared && m <= kMaxRoundedRows;
+}
 
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
@@ -351,7 +358,7 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                const void* weight, const void* weight_scale, int64_t padded_n, int64_t k_tiles,
                                void* workspace, const float* alpha, bool alpha_per_column, const T* bias, T* out,
                                int64_t n, int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
-  if (x_global_scale != nullptr && !rounds_x(plan)) return cudaErrorInvalidValue;
+  if (x_global_scale != nullptr && !rounds_x(plan, m)) return cudaErrorInvalidValue;
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
   const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));

@@ -72,7 +72,7 @@ void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight
   const int64_t padded_n = weight.size(0), k_tiles = weight.size(1) * 2 / kFragmentK;
   const int sms = multiprocessors(x.get_device());
   const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, sms);
-  const bool round_in_kernel = x_global_scale.has_value() && rounds_x(plan);
+  const bool round_in_kernel = x_global_scale.has_value() && rounds_x(plan, m);
   const at::Tensor activations =
       x_global_scale.has_value() && !round_in_kernel ? rounded_activations(x, *x_global_scale) : x;
   at::Tensor workspace = at::empty({workspace_bytes(plan)}, x.options().dtype(at::kByte));

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <utility>
 
 #include "expect.h"
 #include "nvfp4/fragment_layout.h"
@@ -123,6 +124,13 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(13, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 13");
   EXPECT(sm90::plan_fragment_mm(16, 96, 65, 132).x_source == XSource::kGlobal, "96 x 4112, M = 16");
   EXPECT(sm90::plan_fragment_mm(5, 4000, 257, 132).x_source == XSource::kShared, "4000 x 16400, M = 5");
+  // W4A4 rounds x inside the kernel at one row where x is copied whole (every benchmark shape),
+  // not at two; nor where x goes through the ring (M = 1, 8192 x 131072: 410 tiles a split, 52 KB).
+  EXPECT(!sm90::rounds_x(sm90::plan_fragment_mm(1, 8192, 2048, 132), 1), "W4A4 at M = 1, 8192 x 131072");
+  for (const auto& [n, k_tiles] : {std::pair<int64_t, int64_t>{8192, 128}, {28672, 128}, {8192, 448}, {6144, 64}}) {
+    EXPECT(sm90::rounds_x(sm90::plan_fragment_mm(1, n, k_tiles, 132), 1), "W4A4 at M = 1");
+    EXPECT(!sm90::rounds_x(sm90::plan_fragment_mm(2, n, k_tiles, 132), 2), "W4A4 at M = 2");
+  }
   const int failures = nvfp4::testing::failures;
   std::printf("%d plans checked, %d failures\n", plans, failures);
   return failures == 0 ? 0 : 1;
