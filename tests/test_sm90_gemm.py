@@ -184,24 +184,31 @@ def test_gemm_against_reference(m: int, n: int, k: int, mode: str, dtype: torch.
 # a chain of GEMMs, each reading the previous one's output (NaN until written) with nothing in
 # between, catches one that reads x, or writes out, too early.
 @requires_sm90
-@pytest.mark.parametrize("m", [3, 300], ids=["split_k", "wgmma"])
-def test_back_to_back_gemms_read_each_others_output(m: int):
+@pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
+@pytest.mark.parametrize("m", [1, 3, 300], ids=["split_k1", "split_k3", "wgmma"])
+def test_back_to_back_gemms_read_each_others_output(m: int, mode: str):
+    # W4A4: one encode scale for every layer, wide enough for all of their activations; at one row
+    # the GEMM rounds x itself, else nvfp4_qdq (itself a programmatic dependent) runs before it.
+    gs_x = torch.tensor(1.0 / 64, device="cuda") if mode == "w4a4" else None
     features = [1024, 512, 256, 128]  # each GEMM's n is the next one's K
     layers = []
     for i, (k, n) in enumerate(itertools.pairwise(features)):
         packed, scale, gs_w = checkpoint_weight(n, k, seed=i, device="cuda")
         weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
-        layers.append((packed, scale, weight, weight_scale, (1.0 / gs_w).float().reshape(()), n))
+        alpha = 1.0 / gs_w if gs_x is None else 1.0 / (gs_w * gs_x)
+        layers.append((packed, scale, weight, weight_scale, alpha.float().reshape(()), n))
     x = torch.randn(m, features[0], generator=torch.Generator(device="cuda").manual_seed(m), device="cuda")
     x = x.to(torch.bfloat16)
     outs = [torch.full((m, n), float("nan"), dtype=x.dtype, device="cuda") for *_, n in layers]
     inputs = [x, *outs[:-1]]
     torch.cuda.synchronize()
     for (_, _, weight, weight_scale, alpha, n), source, out in zip(layers, inputs, outs, strict=True):
-        nvfp4.sm90_scaled_fp4_mm(source, weight, weight_scale, alpha, None, n, out=out)
+        nvfp4.sm90_scaled_fp4_mm(source, weight, weight_scale, alpha, None, n, gs_x, out=out)
     for (packed, scale, _, _, alpha, _), source, out in zip(layers, inputs, outs, strict=True):
         assert torch.isfinite(out).all()
-        assert relative_error(out, reference.scaled_fp4_mm(source, packed, scale, alpha, None)) <= RELATIVE_TOLERANCE
+        multiplied = source if gs_x is None else reference.nvfp4_qdq(source, gs_x)
+        expected = reference.scaled_fp4_mm(multiplied, packed, scale, alpha, None)
+        assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
 # The split-K kernel for each place it reads x from (the plans in tests/cpp/test_gemm_plan.cu):

@@ -166,9 +166,9 @@ bool run(const Options& options, Result& result) {
   for (cudaEvent_t& event : overlap.ordered) CHECK_CUDA(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   std::printf("  Chunks: %ld\n", long(plan.chunks));
   auto launch_with = [&](const uint8_t* codes, const uint8_t* scales, cudaStream_t stream) {
-    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, nullptr, codes, scales, padded_n, k_tiles,
-                                                          workspace, device_alpha, false, nullptr, device_out, n,
-                                                          multiprocessors, &overlap, stream);
+    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, /*x_global_scale=*/nullptr, codes,
+                                                          scales, padded_n, k_tiles, workspace, device_alpha, false,
+                                                          nullptr, device_out, n, multiprocessors, &overlap, stream);
   };
   CHECK_CUDA(launch_with(device_weight, device_scale, nullptr));
   CHECK_CUDA(cudaDeviceSynchronize());

@@ -35,10 +35,11 @@ inline cudaLaunchAttribute programmatic_dependent_launch() {
   return attribute;
 }
 
-// Launches `kernel` on `stream` as a programmatic dependent of the kernel before it.
+// Launches `kernel` on `stream`, as a programmatic dependent of the kernel before it where
+// `dependent` (a device of compute capability 9.0 or later: older ones have no such launch).
 template <typename... Params, typename... Args>
-cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
-                             cudaStream_t stream, Args&&... args) {
+cudaError_t launch_dependent_if(bool dependent, void (*kernel)(Params...), dim3 grid, dim3 block,
+                                size_t shared_bytes, cudaStream_t stream, Args&&... args) {
   cudaLaunchConfig_t config{};
   config.gridDim = grid;
   config.blockDim = block;
@@ -46,8 +47,15 @@ cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, s
   config.stream = stream;
   cudaLaunchAttribute attribute = programmatic_dependent_launch();
   config.attrs = &attribute;
-  config.numAttrs = 1;
+  config.numAttrs = dependent ? 1 : 0;
   return cudaLaunchKernelEx(&config, kernel, std::forward<Args>(args)...);
+}
+
+// Launches `kernel` on `stream` as a programmatic dependent of the kernel before it.
+template <typename... Params, typename... Args>
+cudaError_t launch_dependent(void (*kernel)(Params...), dim3 grid, dim3 block, size_t shared_bytes,
+                             cudaStream_t stream, Args&&... args) {
+  return launch_dependent_if(true, kernel, grid, block, shared_bytes, stream, std::forward<Args>(args)...);
 }
 
 }  // namespace nvfp4::cuda

@@ -38,6 +38,8 @@ void check_supported_device(int device, const char* op) {
 
 int multiprocessor_count(int device) { return cached_attribute(cudaDevAttrMultiProcessorCount, device); }
 
+bool has_dependent_launch(int device) { return cached_attribute(cudaDevAttrComputeCapabilityMajor, device) >= 9; }
+
 int64_t grid_size(int64_t work, int threads, int device, int blocks_per_multiprocessor) {
   const int64_t needed = (work + threads - 1) / threads;
   const int64_t filling = static_cast<int64_t>(multiprocessor_count(device)) * blocks_per_multiprocessor;

@@ -28,6 +28,10 @@ __global__ void __launch_bounds__(kThreads)
   // A GEMM launched as a programmatic dependent (the Hopper GEMM in W4A4 mode) may start now and
   // load its weight while this rounds its activations; it waits for this kernel before reading x.
   allow_dependent_grids();
+  // This kernel is itself a programmatic dependent of the kernel before it (compute capability 9.0
+  // and later): it starts as that kernel's blocks exit and waits here until it has completed, as
+  // the input or gs may be its output.
+  wait_for_prior_grids();
   const int64_t first = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
   // Each thread loads its next block one iteration ahead; the first load goes out before gs is
@@ -72,12 +76,11 @@ void nvfp4_qdq_out(const at::Tensor& input, const at::Tensor& global_scale, at::
     const T* values = reinterpret_cast<const T*>(x.const_data_ptr<scalar_t>());
     T* out_data = reinterpret_cast<T*>(out.mutable_data_ptr<scalar_t>());
     const float* gs = global_scale.const_data_ptr<float>();
-    if (is_aligned(values, 16) && is_aligned(out_data, 16)) {
-      qdq_kernel<T, true><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
-    } else {
-      qdq_kernel<T, false><<<grid, kThreads, 0, stream>>>(values, gs, blocks, out_data);
-    }
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    const bool vectorized = is_aligned(values, 16) && is_aligned(out_data, 16);
+    const auto kernel = vectorized ? qdq_kernel<T, true> : qdq_kernel<T, false>;
+    C10_CUDA_CHECK(launch_dependent_if(has_dependent_launch(input.get_device()), kernel,
+                                       dim3(static_cast<unsigned>(grid)), dim3(kThreads), 0, stream, values, gs,
+                                       blocks, out_data));
   });
 }
 

@@ -354,10 +354,11 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
 // ([n] or null), out [m, n]; `overlap` for a plan with chunks > 1, else unused. Returns the launch
 // status.
 template <typename T>
-cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k, const float* x_global_scale,
-                               const void* weight, const void* weight_scale, int64_t padded_n, int64_t k_tiles,
-                               void* workspace, const float* alpha, bool alpha_per_column, const T* bias, T* out,
-                               int64_t n, int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
+cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k,
+                               const float* x_global_scale, const void* weight, const void* weight_scale,
+                               int64_t padded_n, int64_t k_tiles, void* workspace, const float* alpha,
+                               bool alpha_per_column, const T* bias, T* out, int64_t n, int multiprocessors,
+                               const OverlapStreams* overlap, cudaStream_t stream) {
   if (x_global_scale != nullptr && !rounds_x(plan, m)) return cudaErrorInvalidValue;
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
   const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
