@@ -24,7 +24,8 @@ constexpr int kThreads = 256;
 
 template <typename T, bool kVectorized>
 __global__ void __launch_bounds__(kThreads)
-    qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks, T* __restrict__ out) {
+    qdq_kernel(const T* __restrict__ input, const float* __restrict__ global_scale, int64_t blocks,
+               T* __restrict__ out) {
   // A GEMM launched as a programmatic dependent (the Hopper GEMM in W4A4 mode) may start now and
   // load its weight while this rounds its activations; it waits for this kernel before reading x.
   allow_dependent_grids();

@@ -86,18 +86,18 @@ constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
 // waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
 // (1.1 waves) 27.0.
 constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
-// x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it fits beside
-// as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the system keeps a
-// CTA and the CTA's split sums. At 1-4 batch rows the MMAs of a tile are too few to hide x's loads
-// from L2 (H100, x in shared vs global memory, M = 1 / 4: 8192 x 8192 17.0 / 17.8 vs 17.8 / 20.5
-// us, 28672 x 8192 50.6 / 52.7 vs 56.8 / 64.7, 6144 x 4096 8.8 / 8.9 vs 9.3 / 9.5); at 8 rows it
-// is even (6144 x 4096: 9.6 both), and with 16 rows a warp the copy before the first MMA costs more
-// than it saves (6144 x 4096, M = 16: 12.2 vs 10.4 us), so that kernel does not copy x whole.
+// x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it
+// fits beside as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the
+// system keeps a CTA, the CTA's split sums and the table that W4A4 rounding puts after x. At 1-4
+// batch rows the MMAs of a tile are too few to hide x's loads from L2 (H100, x in shared vs
+// global memory, M = 1 / 4: 8192 x 8192 17.0 / 17.8 vs 17.8 / 20.5 us, 28672 x 8192 50.6 / 52.7
+// vs 56.8 / 64.7, 6144 x 4096 8.8 / 8.9 vs 9.3 / 9.5); at 8 rows it is even (6144 x 4096: 9.6
+// both), and with 16 rows a warp the copy before the first MMA costs more than it saves (6144 x
+// 4096, M = 16: 12.2 vs 10.4 us), so that kernel does not copy x whole.
 constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
-// (Less the table that W4A4 rounding puts after x.)
 constexpr int64_t max_x_shared_bytes(int tile_group) {
-  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 - split_sums_bytes(1) -
-         kXRoundingTableBytes;
+  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 -
+         split_sums_bytes(1) - kXRoundingTableBytes;
 }
 static_assert(max_x_shared_bytes(2) <= 48 * 1024 && max_x_shared_bytes(4) <= 48 * 1024,
               "no opt-in to more than 48 KB of dynamic shared memory");

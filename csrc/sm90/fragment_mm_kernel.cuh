@@ -81,7 +81,9 @@ struct FragmentMmEpilogue {
 constexpr int64_t kMaxClusterSplits = 8;
 
 // A CTA's split sums in shared memory (static), [warp][value][lane].
-__host__ __device__ constexpr int split_sums_bytes(int n_tiles) { return kWarpsPerBlock * 4 * n_tiles * 32 * int{sizeof(float)}; }
+__host__ __device__ constexpr int split_sums_bytes(int n_tiles) {
+  return kWarpsPerBlock * 4 * n_tiles * 32 * int{sizeof(float)};
+}
 
 // Where the split-K kernel reads x's operands (plan_fragment_mm chooses).
 enum class XSource {

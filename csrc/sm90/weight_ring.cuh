@@ -5,8 +5,9 @@
 // Why: a consumer warp's work on one tile (four k16 steps of m64n64 at 64 batch rows) takes far
 // less time than a read from DRAM, so a weight prefetched one tile ahead into registers leaves the
 // warp waiting for it, and deeper register prefetch costs the registers that keep two CTAs on a
-// multiprocessor (benchmarks/NOTES.md: v17, and the two-tiles-ahead row before v13). In shared memory the bytes in flight cost no
-// registers. Each lane copies, and later reads, only its own bytes: no barrier between lanes.
+// multiprocessor (benchmarks/NOTES.md: v17, and the two-tiles-ahead row before v13). In shared
+// memory the bytes in flight cost no registers. Each lane copies, and later reads, only its own
+// bytes: no barrier between lanes.
 //
 // A slot holds one tile of the warp's strip: the 32 lanes' 16-byte code words, then for each lane
 // the 4-byte aligned scale pair that holds its 2 scale bytes (lanes 2j and 2j + 1 copy the same
