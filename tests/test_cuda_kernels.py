@@ -71,9 +71,14 @@ def test_quantize_non_finite_tiny_and_invalid_scales(dtype: torch.dtype):
 
 def test_quantize_unaligned_input_and_zero_rows():
     base = spread_values(65, 64, torch.bfloat16, seed=10)
-    x = base.flatten()[8 : 8 + 64 * 64].reshape(64, 64)  # an 16-byte-misaligned view
+    x = base.flatten()[1 : 1 + 64 * 64].reshape(64, 64)
     gs = reference.global_scale_from_amax(x)
-    assert_quantized_equal(*quantize_on_both(x, gs, True))
+    # The same view on the GPU: contiguous, 2 bytes past 16-byte alignment (element loads).
+    unaligned = base.cuda().flatten()[1 : 1 + 64 * 64].reshape(64, 64)
+    assert unaligned.data_ptr() % 16 == 2
+    out = poisoned_outputs(64, 64, True, "cuda")
+    nvfp4.scaled_fp4_quant(unaligned, gs.cuda(), True, out=out)
+    assert_quantized_equal(out, nvfp4.scaled_fp4_quant(x, gs, True))
     assert_quantized_equal(*quantize_on_both(torch.empty(0, 64, dtype=torch.bfloat16), gs, True))
 
 
