@@ -129,7 +129,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
     // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
     plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
-    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXSharedRowBytes;
+    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXRowBytes;
     if (plan.n_tiles == 1 && x_bytes <= max_x_shared_bytes(plan.tile_group)) {
       plan.x_source = XSource::kShared, plan.x_shared_bytes = static_cast<int>(x_bytes);
     } else if (plan.tiles_per_split >= kXRingMinTiles) {

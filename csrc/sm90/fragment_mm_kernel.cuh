@@ -94,7 +94,7 @@ enum class XSource {
 
 // kShared: [tile of the split][row of the CTA's batch tile][8 chunks of 16 bytes], chunk c of row
 // r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1 from different banks.
-constexpr int kXSharedRowBytes = kXRowBytes;
+constexpr int kXRowChunks = kXRowBytes / 16;
 __device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk ^ (row % 2); }
 
 // W4A4 with kShared: the CTA rounds its copy of x in place, each block of 16 values as nvfp4_qdq
@@ -108,7 +108,7 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
                                const float* global_scale) {
   static_assert(kWarpsPerBlock * 32 >= cuda::kScaleTableSize, "the CTA fills the table");
   float(&inverse_table)[cuda::kScaleTableSize] =
-      *reinterpret_cast<float(*)[cuda::kScaleTableSize]>(x_shared + tiles * rows * (kXSharedRowBytes / 16));
+      *reinterpret_cast<float(*)[cuda::kScaleTableSize]>(x_shared + tiles * rows * kXRowChunks);
   const float gs = *global_scale;
   const bool gs_valid = is_valid_global_scale(gs);
   cuda::fill_inverse_table(inverse_table, gs);  // and syncs the CTA
@@ -116,7 +116,7 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
   for (int b = threadIdx.x; b < tiles * rows * kBlocksPerTile; b += kWarpsPerBlock * 32) {
     const int t = b % kBlocksPerTile, row = b / kBlocksPerTile % rows, tile = b / kBlocksPerTile / rows;
     if (first_column + tile * kFragmentK + kBlockSize * t >= k) continue;
-    uint4* tile_row = x_shared + (tile * rows + row) * (kXSharedRowBytes / 16);
+    uint4* tile_row = x_shared + (tile * rows + row) * kXRowChunks;
     uint4& low = tile_row[x_shared_chunk(row, 2 * t)];
     uint4& high = tile_row[x_shared_chunk(row, 2 * t + 1)];
     static_assert(cuda::BlockBits<T>::kWords == 8, "a block of 16-bit values is two 16-byte chunks");
@@ -219,7 +219,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
 // registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kX: where x's
 // operands come from, with dynamic shared memory of min(m, 8 * kNTiles) * k_tiles_per_split *
-// kXSharedRowBytes bytes for kShared and x_ring_bytes(kNTiles) for kRing, whose copies read
+// kXRowBytes bytes for kShared and x_ring_bytes(kNTiles) for kRing, whose copies read
 // `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles, make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
@@ -331,7 +331,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
         }
       } else if constexpr (kX == XSource::kShared) {  // zeros past K, as copied
         const int row = x_rows_of_lane[j];
-        const uint4* tile_row = x_shared + (i * x_rows + row) * (kXSharedRowBytes / 16);
+        const uint4* tile_row = x_shared + (i * x_rows + row) * kXRowChunks;
         x_block[j][0] = tile_row[x_shared_chunk(row, 2 * thread_in_group)];
         x_block[j][1] = tile_row[x_shared_chunk(row, 2 * thread_in_group + 1)];
       } else {
@@ -380,15 +380,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     // wholly inside K or wholly past it, where the copy writes zeros), while the first weight tiles
     // are in flight.
     const T* x = static_cast<const T*>(p.x);
-    const int chunks = split_tiles * x_rows * (kXSharedRowBytes / 16);
+    const int chunks = split_tiles * x_rows * kXRowChunks;
     for (int c = threadIdx.x; c < chunks; c += kWarpsPerBlock * 32) {
-      const int chunk = c % (kXSharedRowBytes / 16), row = c / (kXSharedRowBytes / 16) % x_rows;
-      const int tile = c / (kXSharedRowBytes / 16) / x_rows;
+      const int chunk = c % kXRowChunks, row = c / kXRowChunks % x_rows;
+      const int tile = c / kXRowChunks / x_rows;
       const int64_t column = (tile_begin + tile) * kFragmentK + 8 * chunk;
       const bool in_k = column < p.k;
       const T* source = in_k ? x + (m_base + row) * p.k + column : x;
       const uint32_t destination = static_cast<uint32_t>(__cvta_generic_to_shared(
-          x_shared + (tile * x_rows + row) * (kXSharedRowBytes / 16) + x_shared_chunk(row, chunk)));
+          x_shared + (tile * x_rows + row) * kXRowChunks + x_shared_chunk(row, chunk)));
       asm volatile("cp.async.ca.shared.global [%0], [%1], 16, %2;\n" ::"r"(destination), "l"(source),
                    "r"(in_k ? 16 : 0)
                    : "memory");

@@ -43,7 +43,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     // the registers allow.
     // with 8 batch rows a warp; else the ring where splits are long; else x from global memory,
     // which 8 batch rows a warp never need.
-    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXSharedRowBytes;
+    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXRowBytes;
     switch (plan.x_source) {
       case XSource::kShared:
         EXPECT(plan.n_tiles == 1 && plan.x_shared_bytes == x_bytes, CASE);
