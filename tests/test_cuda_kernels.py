@@ -71,9 +71,14 @@ def test_quantize_non_finite_tiny_and_invalid_scales(dtype: torch.dtype):
 
 def test_quantize_unaligned_input_and_zero_rows():
     base = spread_values(65, 64, torch.bfloat16, seed=10)
-    x = base.flatten()[8 : 8 + 64 * 64].reshape(64, 64)  # an 16-byte-misaligned view
+    x = base.flatten()[1 : 1 + 64 * 64].reshape(64, 64)
     gs = reference.global_scale_from_amax(x)
-    assert_quantized_equal(*quantize_on_both(x, gs, True))
+    # The same view on the GPU: contiguous, 2 bytes past 16-byte alignment (element loads).
+    unaligned = base.cuda().flatten()[1 : 1 + 64 * 64].reshape(64, 64)
+    assert unaligned.data_ptr() % 16 == 2
+    out = poisoned_outputs(64, 64, True, "cuda")
+    nvfp4.scaled_fp4_quant(unaligned, gs.cuda(), True, out=out)
+    assert_quantized_equal(out, nvfp4.scaled_fp4_quant(x, gs, True))
     assert_quantized_equal(*quantize_on_both(torch.empty(0, 64, dtype=torch.bfloat16), gs, True))
 
 
@@ -115,13 +120,35 @@ def test_global_scale_from_amax(dtype: torch.dtype, special: float | None):
     assert out.cpu().view(torch.int32).item() == nvfp4.global_scale_from_amax(x).view(torch.int32).item()
 
 
+# Decode-sized inputs take a kernel of four lanes a block, larger ones the grid-stride kernel (at
+# most 8 CTAs of 256 threads a multiprocessor: 300 x 7168 is past that on any GPU).
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
-def test_qdq(dtype: torch.dtype):
-    x = spread_values(300, 7168, dtype, seed=13)
-    x[1, 100] = float("inf")
-    gs = reference.global_scale_from_amax(x)
+@pytest.mark.parametrize("shape", [(300, 7168), (1, 16), (3, 48), (16, 4096), (257, 4112)], ids=str)
+def test_qdq(shape: tuple[int, int], dtype: torch.dtype):
+    x = spread_values(*shape, dtype, seed=13)
+    x[shape[0] // 2, shape[1] // 3] = float("inf")
+    x[-1, -1] = float("nan")
+    gs = reference.global_scale_from_amax(x[x.isfinite()])
     out = torch.full(x.shape, float("nan"), dtype=dtype, device="cuda")
     nvfp4.nvfp4_qdq(x.cuda(), gs.cuda(), out=out)
+    expected = nvfp4.nvfp4_qdq(x, gs)
+    assert torch.equal(out.cpu().nan_to_num(), expected.nan_to_num())
+    assert torch.equal(out.cpu().isnan(), expected.isnan())
+
+
+# Both kernels with unaligned input and output (element loads and stores), and with a global scale
+# that is not finite and positive (every block NaN).
+@pytest.mark.parametrize("shape", [(3, 48), (300, 7168)], ids=str)
+@pytest.mark.parametrize("gs_value", [None, 0.0, float("nan"), float("inf")], ids=str)
+def test_qdq_unaligned_and_invalid_scales(shape: tuple[int, int], gs_value: float | None):
+    values = shape[0] * shape[1]
+    x = spread_values(1, values, torch.bfloat16, seed=17).reshape(shape)
+    gs = reference.global_scale_from_amax(x) if gs_value is None else torch.tensor(gs_value)
+    # Contiguous views that start 2 bytes past 16-byte alignment.
+    unaligned = torch.cat((torch.zeros(1, dtype=torch.bfloat16), x.flatten())).cuda()[1:].reshape(shape)
+    out = torch.full((values + 1,), float("nan"), dtype=torch.bfloat16, device="cuda")[1:].reshape(shape)
+    assert unaligned.data_ptr() % 16 == 2 and out.data_ptr() % 16 == 2
+    nvfp4.nvfp4_qdq(unaligned, gs.cuda(), out=out)
     expected = nvfp4.nvfp4_qdq(x, gs)
     assert torch.equal(out.cpu().nan_to_num(), expected.nan_to_num())
     assert torch.equal(out.cpu().isnan(), expected.isnan())
