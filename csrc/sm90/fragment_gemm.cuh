@@ -114,9 +114,19 @@ static_assert(x_ring_bytes(1) + split_sums_bytes(1) + 1024 <=
                       kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(2, 2),
               "the ring fits beside as many CTAs as the registers allow");
 
+// Most splits K allows.
+inline int64_t max_splits_of(int64_t k_tiles) { return std::max<int64_t>(1, k_tiles / kMinTilesPerSplit); }
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
 inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
-  return std::clamp<int64_t>((wanted + blocks - 1) / blocks, 1, std::max<int64_t>(1, k_tiles / kMinTilesPerSplit));
+  return std::clamp<int64_t>((wanted + blocks - 1) / blocks, 1, max_splits_of(k_tiles));
+}
+// With 8 batch rows a warp, where about 32 warps a multiprocessor asks for three splits, four run
+// faster: H100, bench_fragment_mm --splits=2/3/4, us, M = 1 / 8: 24576 x 8192 42.1 53.1 43.8 /
+// 46.8 54.6 47.3; 28672 x 8192 50.5 53.8 51.1 / 70.2 57.5 53.4; 28672 x 4096 26.5 32.3 28.1 /
+// 31.1 36.3 29.6; 32768 x 8192 73.6 57.2 61.5 / 75.3 68.0 60.0 (the one loss, 7% at M = 1). Two
+// would win more often at M = 1 but lose up to 29%.
+inline int64_t eight_row_splits(int64_t splits, int64_t k_tiles) {
+  return splits == 3 ? std::min<int64_t>(4, max_splits_of(k_tiles)) : splits;
 }
 
 // Cuts K into (at most) `splits` splits and sets what follows from them: the split-K kernel's
@@ -215,7 +225,7 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
   plan.m_blocks = (m + batch_rows - 1) / batch_rows;
   plan.strip_blocks = (padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows;
   std::pair<FragmentMmPlan, int64_t> best{plan, -1};
-  const int64_t max_splits = std::clamp<int64_t>(k_tiles / kMinTilesPerSplit, 1, kMaxWgmmaSplits);
+  const int64_t max_splits = std::min(max_splits_of(k_tiles), kMaxWgmmaSplits);
   for (int64_t splits = 1; splits <= max_splits; ++splits) {
     set_splits(plan, splits, m, padded_n, k_tiles);
     if (plan.splits != splits) continue;  // the same split as a smaller count
@@ -237,10 +247,11 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
   plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
   const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
   const int64_t splits =
-      n_tiles == 1 ? splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles)
-                   : std::clamp<int64_t>(kSixteenRowCtasPerMultiprocessor * multiprocessors /
-                                             (plan.strip_blocks * plan.m_blocks),
-                                         1, std::max<int64_t>(1, k_tiles / kMinTilesPerSplit));
+      n_tiles == 1
+          ? eight_row_splits(splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles), k_tiles)
+          : std::clamp<int64_t>(
+                kSixteenRowCtasPerMultiprocessor * multiprocessors / (plan.strip_blocks * plan.m_blocks), 1,
+                max_splits_of(k_tiles));
   set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
   plan.chunks = 1;
   return plan;  // no workspace

@@ -110,12 +110,19 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
   // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
+  // Eight batch rows a warp: four splits where about 32 warps a multiprocessor would ask for three.
+  for (const int64_t m : {1, 8}) {
+    EXPECT(sm90::plan_fragment_mm(m, 24576, 128, 132).splits == 4, "24576 x 8192, M = %ld", long(m));
+    EXPECT(sm90::plan_fragment_mm(m, 28672, 64, 132).splits == 4, "28672 x 4096, M = %ld", long(m));
+  }
   // x in shared memory: every decode shape of the benchmark at M = 1 (13 KB on 8192 x 28672) and
-  // 4 (28672 x 8192: 4 rows of 43 tiles, 22 KB); not 28672 x 8192 at M = 8 (43 KB), nor any batch
-  // of 16 rows a warp (6144 x 4096 at M = 16 would fit).
+  // 4 (28672 x 8192: 4 rows of 32 tiles, 16 KB), 28672 x 8192 at M = 8 (32 KB, four tiles ahead);
+  // not 8192 x 8192 at M = 8 (26 KB, two tiles ahead), nor any batch of 16 rows a warp (6144 x 4096
+  // at M = 16 would fit).
   EXPECT(sm90::plan_fragment_mm(1, 8192, 448, 132).x_shared_bytes == 90 * 128, "8192 x 28672, M = 1");
-  EXPECT(sm90::plan_fragment_mm(4, 28672, 128, 132).x_shared_bytes == 4 * 43 * 128, "28672 x 8192, M = 4");
-  EXPECT(sm90::plan_fragment_mm(8, 28672, 128, 132).x_source == XSource::kRing, "28672 x 8192, M = 8");
+  EXPECT(sm90::plan_fragment_mm(4, 28672, 128, 132).x_shared_bytes == 4 * 32 * 128, "28672 x 8192, M = 4");
+  EXPECT(sm90::plan_fragment_mm(8, 28672, 128, 132).x_shared_bytes == 8 * 32 * 128, "28672 x 8192, M = 8");
+  EXPECT(sm90::plan_fragment_mm(8, 8192, 128, 132).x_source == XSource::kRing, "8192 x 8192, M = 8");
   EXPECT(sm90::plan_fragment_mm(16, 6144, 64, 132).x_source == XSource::kGlobal, "6144 x 4096, M = 16");
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).x_source == XSource::kRing, "28672 x 8192, M = 16");
   // The GEMM tests' split-K shapes for each source of x (tests/test_sm90_gemm.py).
