@@ -120,8 +120,7 @@ def test_global_scale_from_amax(dtype: torch.dtype, special: float | None):
     assert out.cpu().view(torch.int32).item() == nvfp4.global_scale_from_amax(x).view(torch.int32).item()
 
 
-# Decode-sized inputs take a kernel of four lanes a block, larger ones the grid-stride kernel (at
-# most 8 CTAs of 256 threads a multiprocessor: 300 x 7168 is past that on any GPU).
+# Decode-sized inputs (fewer blocks than the grid has threads) and larger ones (300 x 7168 loops).
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
 @pytest.mark.parametrize("shape", [(300, 7168), (1, 16), (3, 48), (16, 4096), (257, 4112)], ids=str)
 def test_qdq(shape: tuple[int, int], dtype: torch.dtype):
@@ -136,8 +135,8 @@ def test_qdq(shape: tuple[int, int], dtype: torch.dtype):
     assert torch.equal(out.cpu().isnan(), expected.isnan())
 
 
-# Both kernels with unaligned input and output (element loads and stores), and with a global scale
-# that is not finite and positive (every block NaN).
+# Unaligned input and output (element loads and stores), and a global scale that is not finite and
+# positive (every block NaN).
 @pytest.mark.parametrize("shape", [(3, 48), (300, 7168)], ids=str)
 @pytest.mark.parametrize("gs_value", [None, 0.0, float("nan"), float("inf")], ids=str)
 def test_qdq_unaligned_and_invalid_scales(shape: tuple[int, int], gs_value: float | None):

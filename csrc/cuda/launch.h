@@ -16,10 +16,8 @@ int multiprocessor_count(int device);
 bool has_dependent_launch(int device);
 
 // Blocks of `threads` threads for a grid-stride loop over `work` items: enough to fill the GPU
-// `blocks_per_multiprocessor` times over, no more than the work needs.
-constexpr int kFillingBlocksPerMultiprocessor = 8;
-int64_t grid_size(int64_t work, int threads, int device,
-                  int blocks_per_multiprocessor = kFillingBlocksPerMultiprocessor);
+// `waves` times over, no more than the work needs.
+int64_t grid_size(int64_t work, int threads, int device, int blocks_per_multiprocessor = 8);
 
 // True when `pointer` is aligned to `bytes`.
 inline bool is_aligned(const void* pointer, uintptr_t bytes) {

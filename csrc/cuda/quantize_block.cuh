@@ -143,9 +143,10 @@ __device__ __forceinline__ void fill_inverse_table(float (&table)[kScaleTableSiz
 // The scale byte of a block (the NaN scale when it holds Inf or NaN or gs is invalid) and, when
 // finite, its multiplier to E2M1 from `inverse_table`. Returns whether the block is finite.
 template <typename T>
-__device__ __forceinline__ bool encode_scale_of_amax(uint32_t amax_bits, float gs, bool gs_valid,
-                                                     const float (&inverse_table)[kScaleTableSize],
-                                                     uint8_t& scale_byte, float& inverse) {
+__device__ __forceinline__ bool encode_scale(const BlockBits<T>& block, float gs, bool gs_valid,
+                                             const float (&inverse_table)[kScaleTableSize], uint8_t& scale_byte,
+                                             float& inverse) {
+  const uint32_t amax_bits = block.abs_max_bits();
   if (!gs_valid || amax_bits >= kInfinityBits<T>) {
     scale_byte = kE4M3NaN;
     return false;
@@ -153,13 +154,6 @@ __device__ __forceinline__ bool encode_scale_of_amax(uint32_t amax_bits, float g
   scale_byte = e4m3_from_scale(unrounded_block_scale(element_of_word<T>(amax_bits, false), gs));
   inverse = inverse_table[scale_byte];
   return true;
-}
-// The same from the block's elements (`amax_bits` as BlockBits::abs_max_bits gives it above).
-template <typename T>
-__device__ __forceinline__ bool encode_scale(const BlockBits<T>& block, float gs, bool gs_valid,
-                                             const float (&inverse_table)[kScaleTableSize], uint8_t& scale_byte,
-                                             float& inverse) {
-  return encode_scale_of_amax<T>(block.abs_max_bits(), gs, gs_valid, inverse_table, scale_byte, inverse);
 }
 
 // The 16 codes of a finite block, two a byte (element 2i in the low nibble of byte i).
@@ -180,14 +174,6 @@ __device__ __forceinline__ uint2 encode_codes(const BlockBits<T>& block, float i
   return make_uint2(words[0], words[1]);
 }
 
-// One value's e2m1 * sf in T, its code found in fp32 operations (format.h's rounding): `value` and
-// its `magnitude`, the block's multiplier to E2M1 and decoded scale.
-template <typename T>
-__device__ __forceinline__ T qdq_value(float value, float magnitude, float inverse, float scale) {
-  const float code = e2m1_code_plus_magic(magnitude * inverse) - kRoundingMagic;
-  return from_float<T>(copysignf(e2m1_magnitude_of_code(code) * scale, value));
-}
-
 // The 16 values e2m1 * sf of a finite block with decoded scale `scale`, in T.
 template <typename T>
 __device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, float inverse, float scale,
@@ -201,7 +187,11 @@ __device__ __forceinline__ void dequantized_block(const BlockBits<T>& block, flo
   }
 #else
 #pragma unroll
-  for (int i = 0; i < kBlockSize; ++i) results[i] = qdq_value<T>(block.value(i), block.magnitude(i), inverse, scale);
+  for (int i = 0; i < kBlockSize; ++i) {
+    const float code = e2m1_code_plus_magic(block.magnitude(i) * inverse) - kRoundingMagic;
+    const float magnitude = e2m1_magnitude_of_code(code) * scale;
+    results[i] = from_float<T>(copysignf(magnitude, block.value(i)));
+  }
 #endif
 }
 
