@@ -120,7 +120,7 @@ def test_global_scale_from_amax(dtype: torch.dtype, special: float | None):
     assert out.cpu().view(torch.int32).item() == nvfp4.global_scale_from_amax(x).view(torch.int32).item()
 
 
-# Decode-sized inputs (fewer blocks than the grid has threads) and larger ones (300 x 7168 loops).
+# From one block of 16 values to 300 x 7168, K a multiple of 64 or not, with an Inf and a NaN.
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
 @pytest.mark.parametrize("shape", [(300, 7168), (1, 16), (3, 48), (16, 4096), (257, 4112)], ids=str)
 def test_qdq(shape: tuple[int, int], dtype: torch.dtype):
