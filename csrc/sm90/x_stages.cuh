@@ -109,8 +109,7 @@ __device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, in
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
     const int pair = 4 * q + w;
-    pair_offsets[w] =
-        first_row * kXRowBytes + ((step_order_chunk(pair) ^ (first_row % 8)) << 4) + 4 * step_order_word(pair);
+    pair_offsets[w] = swizzled_chunk_offset(first_row, step_order_chunk(pair)) + 4 * step_order_word(pair);
   }
 
   const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {
