@@ -64,7 +64,7 @@ TORCH_LIBRARY(nvfp4, m) {
   // [roundup(n,16), roundup(K,64)/16] in the fragment layout (csrc/include/nvfp4/fragment_layout.h);
   // alpha is fp32, 0-dim (or [1]) or [n]; bias is [n] in x's dtype. W4A16: alpha = 1/gs_w. W4A4:
   // x_global_scale = gs_x (fp32, one element) and alpha = 1/(gs_x * gs_w): x is taken as
-  // nvfp4_qdq(x, gs_x), rounded inside the GEMM where that is faster (fragment_gemm.cuh, rounds_x),
+  // nvfp4_qdq(x, gs_x), rounded inside the GEMM where that is faster (gemm_plan.cuh, rounds_x),
   // else by nvfp4_qdq first: the same result, bit for bit. Returns [M, n] in x's dtype.
   m.def(
       "sm90_scaled_fp4_mm(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n,"

@@ -1,8 +1,8 @@
-// Host-side tests of the Hopper GEMM's call planning (csrc/sm90/fragment_gemm.cuh): for a grid of
+// Host-side tests of the Hopper GEMM's call planning (csrc/sm90/gemm_plan.cuh): for a grid of
 // batch sizes, weight shapes and GPU sizes, every plan covers the whole problem, leaves no split
 // empty, keeps the grid (and the split-K kernel's clusters) within CUDA's limits and asks for
-// exactly the workspace it uses. No GPU
-// needed (compiled by nvcc for the kernels in the header, run on the host); run by ctest.
+// exactly the workspace it uses. No GPU needed (compiled by nvcc for the kernel headers the plan
+// includes, run on the host); run by ctest.
 
 #include <cstdint>
 #include <cstdio>
@@ -10,7 +10,7 @@
 
 #include "expect.h"
 #include "nvfp4/fragment_layout.h"
-#include "sm90/fragment_gemm.cuh"
+#include "sm90/gemm_plan.cuh"
 
 namespace {
 

@@ -1,0 +1,267 @@
+// How a call of the Hopper GEMM is cut up (torch-free, host code): which kernel, batch tile, K
+// splits and source of x, from the shape and the multiprocessor count. Each choice carries the
+// H100 measurements behind it; tests/cpp/test_gemm_plan.cu checks the plans over a grid of shapes.
+// fragment_gemm.cuh launches a plan.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <utility>
+
+#include "sm90/fragment_mm_kernel.cuh"  // the split-K kernel's facts: XSource, split sums, x ring
+#include "sm90/x_stages.cuh"            // the wgmma kernel's: weight rows a CTA, x by TMA
+
+namespace nvfp4::sm90 {
+
+// Batches up to this many rows take the split-K mma.sync kernel (memory-bound decode); larger
+// ones the wgmma kernel, whose tensor-core work per decoded weight grows with the batch tile.
+constexpr int64_t kMaxMmaSyncBatch = 16;
+
+// How one call is cut up.
+struct FragmentMmPlan {
+  int batch_rows;            // wgmma: batch rows per CTA (64, 128 or 256); 0: the split-K mma.sync kernel
+  int n_tiles;               // mma.sync: batch columns per warp / 8: 1 or 2
+  int tile_group;            // mma.sync: tiles a warp loads ahead, 2 or 4
+  XSource x_source;          // mma.sync: where the kernel reads x's operands
+  int x_shared_bytes;        // mma.sync: the kernel's dynamic shared memory for x
+  int64_t m_blocks;          // grid z
+  int64_t strip_blocks;      // grid x
+  int64_t splits;            // grid y
+  int64_t tiles_per_split;   // K tiles of one split
+  int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
+  int64_t chunks;            // wgmma reading x by TMA: pieces of M, each one's ordering overlapping the
+                             // previous one's multiply (1: no overlap)
+  int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]
+};
+
+// The workspace of a call: x in step order, then (256-byte aligned) the partial sums.
+inline int64_t partial_sums_offset(const FragmentMmPlan& plan) { return round_up(plan.x_steps_bytes, int64_t{256}); }
+inline int64_t workspace_bytes(const FragmentMmPlan& plan) {
+  return partial_sums_offset(plan) + plan.partial_floats * int64_t{sizeof(float)};
+}
+
+// Whether the kernel rounds x to NVFP4 itself (W4A4, launch_fragment_mm's x_global_scale) rather
+// than nvfp4_qdq running first: the split-K kernel where it copies x whole into shared memory, for
+// one batch row. Every CTA rounds its copy, so the whole grid rounds each block of x once for
+// every 64 weight rows: at one row that is cheaper than a kernel before the GEMM, beyond it not.
+// H100, W4A4 over W4A16 (bench_gemm, both on cuBLAS BF16), qdq first -> rounded in the kernel:
+// M = 1 6144 x 4096 0.83 -> 0.87, 8192 x 8192 0.89 -> 0.89; M = 4 in the kernel 0.75-0.79 on
+// three shapes, M = 8 6144 x 4096 0.63, where qdq first costs about what it does at M = 1.
+// Elsewhere x reaches the MMAs tile by tile and a CTA would round it once for every warp.
+constexpr int64_t kMaxRoundedRows = 1;
+inline bool rounds_x(const FragmentMmPlan& plan, int64_t m) {
+  return plan.batch_rows == 0 && plan.x_source == XSource::kShared && m <= kMaxRoundedRows;
+}
+
+// Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
+// parallelism gains.
+constexpr int64_t kMinTilesPerSplit = 4;
+// Most splits the split-K kernel takes for 8 (16) batch rows a warp; its splits of a tile meet in
+// one cluster, at most kMaxClusterSplits. Swept over 2 .. 8 on an H100 (M = 1 and 16, the four
+// benchmark shapes): no count was best everywhere and neighbouring counts differed by up to 40%.
+// At M = 1, 5 was never more than 16% off the best, 8 up to 32% (8192 x 8192: 23.6 us against
+// 17.8 at 7 and 18.0 at 5); at M = 16, 6 was best on three shapes (8192 x 28672: 68.8 us, 78.3 at
+// 5, 88.0 at 8) and 4% behind 5 on the fourth.
+constexpr int64_t max_split_k_splits(int n_tiles) { return n_tiles == 1 ? 5 : 6; }
+static_assert(max_split_k_splits(1) <= kMaxClusterSplits && max_split_k_splits(2) <= kMaxClusterSplits,
+              "a split-K tile's splits form one cluster");
+// Tiles of a split from which the split-K kernel loads four tiles ahead rather than two.
+constexpr int64_t kLongSplitTiles = 32;
+// Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
+constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
+// The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a): 56
+// registers a thread with 8 batch rows a warp and two tiles ahead, 80 with four ahead, 68 with 16
+// rows (through the ring of x tiles 57, 80 and 71: 8, 6 and 7 CTAs).
+constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
+  return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 9;
+}
+// With 16 batch rows a warp the split-K kernel waits on its loads more than it streams, and a
+// partly filled second wave of CTAs costs nearly a whole one, so it takes the most splits whose
+// CTAs fit one wave. H100, M = 16, 28672 x 8192 (448 CTAs a split): 2 splits 65.5 us (0.97
+// waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
+// (1.1 waves) 27.0.
+constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
+// x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it
+// fits beside as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the
+// system keeps a CTA, the CTA's split sums and the table that W4A4 rounding puts after x. At 1-4
+// batch rows the MMAs of a tile are too few to hide x's loads from L2 (H100, x in shared vs
+// global memory, M = 1 / 4: 8192 x 8192 17.0 / 17.8 vs 17.8 / 20.5 us, 28672 x 8192 50.6 / 52.7
+// vs 56.8 / 64.7, 6144 x 4096 8.8 / 8.9 vs 9.3 / 9.5); at 8 rows it is even (6144 x 4096: 9.6
+// both), and with 16 rows a warp the copy before the first MMA costs more than it saves (6144 x
+// 4096, M = 16: 12.2 vs 10.4 us), so that kernel does not copy x whole.
+constexpr int64_t kSharedBytesPerMultiprocessor = 228 * 1024;
+constexpr int64_t max_x_shared_bytes(int tile_group) {
+  return kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, tile_group) - 1024 -
+         split_sums_bytes(1) - kXRoundingTableBytes;
+}
+static_assert(max_x_shared_bytes(2) <= 48 * 1024 && max_x_shared_bytes(4) <= 48 * 1024,
+              "no opt-in to more than 48 KB of dynamic shared memory");
+// Elsewhere x goes through a ring of tiles that TMA fills (XSource::kRing) where a split is long
+// enough to pay for filling it: H100, ring vs x from global memory, us, at 13 tiles a split 6144 x
+// 4096 M = 8 10.2 vs 9.6; at 22, 8192 x 8192 M = 16 23.2 vs 23.4; at 26, 8192 x 8192 M = 8 19.7
+// vs 22.5; at 43, 28672 x 8192 M = 8 58.1 vs 68.7; at 64, 28672 x 8192 M = 16 56.5 vs 65.7; at 90,
+// 8192 x 28672 M = 4 56.8 vs 64.9. (Where x fits, the copy beats the ring: M = 1, 8.8 vs 10.2 us
+// on 6144 x 4096, 50.7 vs 57.6 on 28672 x 8192.)
+constexpr int64_t kXRingMinTiles = 20;
+static_assert(x_ring_bytes(1) + split_sums_bytes(1) + 1024 <=
+                      kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(1, 2) &&
+                  x_ring_bytes(2) + split_sums_bytes(2) + 1024 <=
+                      kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(2, 2),
+              "the ring fits beside as many CTAs as the registers allow");
+
+// Most splits K allows.
+inline int64_t max_splits_of(int64_t k_tiles) { return std::max<int64_t>(1, k_tiles / kMinTilesPerSplit); }
+// The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
+inline int64_t splits_for(int64_t blocks, int64_t wanted, int64_t k_tiles) {
+  return std::clamp<int64_t>((wanted + blocks - 1) / blocks, 1, max_splits_of(k_tiles));
+}
+// With 8 batch rows a warp, where about 32 warps a multiprocessor asks for three splits, four run
+// faster: H100, bench_fragment_mm --splits=2/3/4, us, M = 1 / 8: 24576 x 8192 42.1 53.1 43.8 /
+// 46.8 54.6 47.3; 28672 x 8192 50.5 53.8 51.1 / 70.2 57.5 53.4; 28672 x 4096 26.5 32.3 28.1 /
+// 31.1 36.3 29.6; 32768 x 8192 73.6 57.2 61.5 / 75.3 68.0 60.0 (the one loss, 7% at M = 1). Two
+// would win more often at M = 1 but lose up to 29%.
+inline int64_t eight_row_splits(int64_t splits, int64_t k_tiles) {
+  return splits == 3 ? std::min<int64_t>(4, max_splits_of(k_tiles)) : splits;
+}
+
+// Cuts K into (at most) `splits` splits and sets what follows from them: the split-K kernel's
+// tile group and where it reads x, the wgmma kernel's partial sums.
+inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t padded_n, int64_t k_tiles) {
+  plan.tiles_per_split = (k_tiles + splits - 1) / splits;
+  plan.splits = (k_tiles + plan.tiles_per_split - 1) / plan.tiles_per_split;
+  if (plan.batch_rows == 0) {
+    // Four tiles ahead pay where a warp streams many tiles of one batch tile (H100, M = 1: 28672 x
+    // 8192 66.5 -> 59.6 us, 8192 x 28672 76.3 -> 67.3 us); with fewer tiles, or two batch tiles'
+    // registers, the warps it costs matter more (6144 x 4096, M = 1: 11.2 -> 15.3 us).
+    plan.tile_group = plan.n_tiles == 1 && plan.tiles_per_split >= kLongSplitTiles ? 4 : 2;
+    const int64_t x_bytes = std::min<int64_t>(m, 8) * plan.tiles_per_split * kXRowBytes;
+    if (plan.n_tiles == 1 && x_bytes <= max_x_shared_bytes(plan.tile_group)) {
+      plan.x_source = XSource::kShared, plan.x_shared_bytes = static_cast<int>(x_bytes);
+    } else if (plan.tiles_per_split >= kXRingMinTiles) {
+      plan.x_source = XSource::kRing, plan.x_shared_bytes = x_ring_bytes(plan.n_tiles);
+    } else {
+      plan.x_source = XSource::kGlobal, plan.x_shared_bytes = 0;
+    }
+  } else {
+    plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
+  }
+}
+
+// What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
+// tile share a multiprocessor: for 64 and 128 rows measured on an H200 (M = 4096, N = K = 8192;
+// the 64-row tile's registers and stages fit two CTAs on a multiprocessor); the 256-row tile, which
+// reads x by TMA, in proportion to the 128-row one from their times per tile on an H100 (one
+// wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us). Only the ratios matter: they
+// pick the tile.
+struct WgmmaTileCost {
+  int64_t cycles_per_tile;
+  int64_t ctas_per_multiprocessor;
+};
+constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
+  return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{830, 1};
+}
+// Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
+// kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
+// shapes). H100, bench_fragment_mm: M = 4096, 8192 x 28672 2855 -> 2752 us, 8192 x 8192 836 -> 823;
+// at M = 2048 in two pieces 405 -> 408: not below.
+constexpr int64_t kMaxChunks = 4;
+constexpr int64_t kMinOverlapBatchBlocks = 16;
+// Most K splits the wgmma plan considers.
+constexpr int64_t kMaxWgmmaSplits = 16;
+
+// The estimated cycles of one wgmma plan: whole waves, plus the partial sums' traffic and the
+// reduction kernel when K is split.
+inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
+  const WgmmaTileCost cost = wgmma_tile_cost(plan.batch_rows);
+  const int64_t slots = cost.ctas_per_multiprocessor * multiprocessors;
+  const int64_t ctas = plan.m_blocks * plan.strip_blocks * plan.splits;
+  int64_t cycles = (ctas + slots - 1) / slots * plan.tiles_per_split * cost.cycles_per_tile;
+  if (plan.splits > 1) {
+    // The partial sums (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at
+    // ~1.7 GHz. Against DRAM's rate (1500) the planner avoided splits that ran faster (H100,
+    // C++ benchmark: 6144 x 4096 at M = 256 41.5 -> 36.9 us, 4096 x 4096 at M = 64 14.3 -> 11.9,
+    // at M = 256 28.1 -> 24.4; slower: 5120 x 5120 at M = 512 62.3 -> 66.6, 28672 x 8192 at
+    // M = 17 85.2 -> 91.1).
+    constexpr int64_t kBytesPerCycle = 4000;
+    constexpr int64_t kLaunchCycles = 3000;   // the reduction kernel's launch and tail
+    cycles += 8 * plan.splits * m * padded_n / kBytesPerCycle + kLaunchCycles;
+  }
+  return cycles;
+}
+
+// Batch tiles in each overlapped chunk but the last (which has the rest).
+inline int64_t chunk_batch_blocks(int64_t m_blocks, int64_t chunks) { return (m_blocks + chunks - 1) / chunks; }
+
+// The most chunks (up to kMaxChunks) whose waves of CTAs, rounded up chunk by chunk, are no more
+// than the whole call's: a chunk's last wave is partly idle (6144 x 4096 at M = 4096: four chunks
+// of 1.45 waves ran 0.71x of cuBLAS where one call of 5.8 waves ran 0.84x).
+inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
+  const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+  const auto waves = [&](int64_t chunks) {
+    const int64_t chunk_blocks = chunk_batch_blocks(plan.m_blocks, chunks);
+    int64_t total = 0;
+    for (int64_t first = 0; first < plan.m_blocks; first += chunk_blocks) {
+      const int64_t ctas = std::min(chunk_blocks, plan.m_blocks - first) * plan.strip_blocks;
+      total += (ctas + slots - 1) / slots;
+    }
+    return total;
+  };
+  for (int64_t chunks = kMaxChunks; chunks > 1; --chunks) {
+    if (waves(chunks) <= waves(1)) return chunks;
+  }
+  return 1;
+}
+
+// The best wgmma plan for one batch tile over the split counts K allows, with its estimate.
+inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, int64_t padded_n, int64_t k_tiles,
+                                                     int multiprocessors) {
+  FragmentMmPlan plan{};
+  plan.batch_rows = batch_rows;
+  plan.m_blocks = (m + batch_rows - 1) / batch_rows;
+  plan.strip_blocks = (padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows;
+  std::pair<FragmentMmPlan, int64_t> best{plan, -1};
+  const int64_t max_splits = std::min(max_splits_of(k_tiles), kMaxWgmmaSplits);
+  for (int64_t splits = 1; splits <= max_splits; ++splits) {
+    set_splits(plan, splits, m, padded_n, k_tiles);
+    if (plan.splits != splits) continue;  // the same split as a smaller count
+    const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
+    if (best.second < 0 || cycles < best.second) best = {plan, cycles};
+  }
+  best.first.x_steps_bytes = x_by_tma(batch_rows) ? m * k_tiles * kFragmentK * 2 : 0;
+  best.first.chunks = x_by_tma(batch_rows) && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks
+                          ? overlap_chunks(best.first, multiprocessors)
+                          : 1;
+  return best;
+}
+
+// The split-K kernel's plan with 8 * n_tiles batch rows a warp (n_tiles 1 or 2).
+inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors, int n_tiles) {
+  FragmentMmPlan plan{};
+  plan.n_tiles = n_tiles;
+  plan.m_blocks = (m + 8 * plan.n_tiles - 1) / (8 * plan.n_tiles);
+  plan.strip_blocks = (padded_n / kFragmentRows + kWarpsPerBlock - 1) / kWarpsPerBlock;
+  const int64_t warps = plan.strip_blocks * kWarpsPerBlock * plan.m_blocks;
+  const int64_t splits =
+      n_tiles == 1
+          ? eight_row_splits(splits_for(warps, kTargetWarpsPerMultiprocessor * multiprocessors, k_tiles), k_tiles)
+          : std::clamp<int64_t>(
+                kSixteenRowCtasPerMultiprocessor * multiprocessors / (plan.strip_blocks * plan.m_blocks), 1,
+                max_splits_of(k_tiles));
+  set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
+  plan.chunks = 1;
+  return plan;  // no workspace
+}
+
+inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
+  if (m > kMaxMmaSyncBatch) {
+    std::pair<FragmentMmPlan, int64_t> best = wgmma_plan(64, m, padded_n, k_tiles, multiprocessors);
+    for (const int batch_rows : {128, 256}) {
+      const auto candidate = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+      if (candidate.second < best.second) best = candidate;
+    }
+    return best.first;
+  }
+  return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
+}
+
+}  // namespace nvfp4::sm90
