@@ -291,6 +291,30 @@ def test_gemm_in_overlapped_chunks(dtype: torch.dtype):
     assert row_errors.max() <= RELATIVE_TOLERANCE
 
 
+# The wgmma kernel stores out's rows in 16-byte pieces where n and out keep them aligned, value by
+# value elsewhere: n not a multiple of 8 and out 2 bytes past 16-byte alignment, with a per-column
+# alpha, a bias and rows past M in the last batch tile; nothing written outside out.
+@requires_sm90
+@pytest.mark.parametrize(("m", "n"), [(100, 100), (300, 4004), (1000, 4000)], ids=str)
+@pytest.mark.parametrize("aligned_out", [True, False], ids=["aligned", "unaligned"])
+def test_wgmma_output_alignment(m: int, n: int, aligned_out: bool):
+    k = 4112
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + n, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    generator = torch.Generator(device="cuda").manual_seed(m + n)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(torch.bfloat16)
+    alpha = ((torch.rand(n, generator=generator, device="cuda") + 0.5) / gs_w).float()
+    bias = torch.randn(n, generator=generator, device="cuda").to(torch.bfloat16)
+    storage = torch.full((m * n + 1,), float("nan"), dtype=torch.bfloat16, device="cuda")
+    out = (storage[: m * n] if aligned_out else storage[1:]).view(m, n)
+    assert (out.data_ptr() % 16 == 0) == aligned_out
+    nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, bias, n, out=out)
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    assert torch.isfinite(out).all()
+    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+    assert storage[m * n if aligned_out else 0].isnan()
+
+
 @requires_sm90
 @pytest.mark.parametrize("m", [16, 256], ids=["split_k", "wgmma"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])

@@ -70,10 +70,24 @@ struct FragmentMmEpilogue {
   T* out;
   int64_t n;
 
+  // What the result of one output column needs: its alpha and bias (0 without one), read once by
+  // a thread that finishes many rows of the column.
+  struct Column {
+    float alpha;
+    float bias;
+  };
+  __device__ Column column_of(int64_t column) const {
+    return {alpha[alpha_per_column ? column : 0], bias != nullptr ? cuda::to_float(bias[column]) : 0.0f};
+  }
+  // The output value of a sum: alpha, then the bias (only where there is one: adding 0 would turn a
+  // -0 into +0), rounded once to T.
+  __device__ T finish(float sum, const Column& c) const {
+    float value = c.alpha * (sum * kDecodeUnscale);
+    if (bias != nullptr) value += c.bias;
+    return cuda::from_float<T>(value);
+  }
   __device__ void store(int64_t row, int64_t column, float sum) const {
-    float value = alpha[alpha_per_column ? column : 0] * (sum * kDecodeUnscale);
-    if (bias != nullptr) value += cuda::to_float(bias[column]);
-    out[row * n + column] = cuda::from_float<T>(value);
+    out[row * n + column] = finish(sum, column_of(column));
   }
 };
 

@@ -11,8 +11,9 @@
 //   256-row batch tiles and by loads and stores for smaller ones (x_stages.cuh: the ring, its
 //   hand-over barriers and both producers).
 //
-// Epilogue: alpha, bias, one rounding, stored transposed to out [M, N]; or, when K is split,
-// the raw fp32 sums to the partial buffer for fragment_mm_epilogue_kernel.
+// Epilogue: alpha, bias, one rounding, through an output tile in shared memory to out [M, N]
+// (store_through_shared); or, when K is split, the raw fp32 sums to the partial buffer for
+// fragment_mm_epilogue_kernel.
 #pragma once
 
 #include <cuda.h>  // CUtensorMap
@@ -74,6 +75,70 @@ template <typename T, int kBatchRows, size_t... I>
 __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const uint32_t (&a)[4], uint64_t descriptor,
                                            std::index_sequence<I...>) {
   Wgmma<T, kBatchRows>::Op::fma(a[0], a[1], a[2], a[3], descriptor, acc[I]...);
+}
+
+// The epilogue of a CTA whose sums are final: each consumer thread writes its results, alpha and
+// bias applied and rounded to T, into an output tile in shared memory (the x stages, free once
+// every consumer's last wgmma is done), then the consumers copy the tile out row by row in 16-byte
+// pieces: out's rows of the CTA are 256 contiguous bytes each. Stored directly, a thread's
+// kBatchRows / 2 results would take as many 2-byte stores, four rows of 16 bytes a warp instruction.
+//
+// Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the four rows that
+// a warp writes at once (2t + c % 2) in different banks.
+constexpr int kOutputTileRowBytes = kWgmmaWeightRows * 2 + 16;
+constexpr int kOutputBarrier = 1 + 2 * kXStages;  // after the stages' full and empty barriers
+
+template <typename T, int kBatchRows>
+__device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRows / 2],
+                                                     const FragmentMmEpilogue<T>& epilogue, int64_t rows_left,
+                                                     int64_t column_base, int64_t m_base, uint32_t tile_address,
+                                                     uint8_t* tile) {
+  static_assert(kBatchRows * kOutputTileRowBytes <= kXStages * kXStageBytes<kBatchRows>, "the tile fits the stages");
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
+  // Every consumer's wgmmas have read their last stage before any thread overwrites one.
+  barrier_sync<kConsumerThreads>(kOutputBarrier);
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {  // weight rows g and g + 8 of the warp's strip: two output columns
+    const int tile_column = warp * kFragmentRows + group + 8 * h;
+    const int64_t column = column_base + tile_column;
+    using Column = typename FragmentMmEpilogue<T>::Column;
+    const Column terms = column < epilogue.n ? epilogue.column_of(column) : Column{0.0f, 0.0f};
+#pragma unroll
+    for (int j = 0; j < kBatchRows / 8; ++j) {
+#pragma unroll
+      for (int r = 0; r < 2; ++r) {
+        const int tile_row = 8 * j + 2 * thread_in_group + r;
+        const T value = epilogue.finish(acc[4 * j + 2 * h + r], terms);
+        asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(tile_address + tile_row * kOutputTileRowBytes +
+                                                         2 * tile_column),
+                     "h"(*reinterpret_cast<const uint16_t*>(&value))
+                     : "memory");
+      }
+    }
+  }
+  barrier_sync<kConsumerThreads>(kOutputBarrier);
+
+  // Copy-out: thread i takes 16-byte piece i % 16 (8 columns) of rows i / 16 + 16k.
+  constexpr int kPieces = kWgmmaWeightRows * 2 / 16;
+  const int piece = threadIdx.x % kPieces;
+  const int64_t column = column_base + 8 * piece;
+  const int64_t n = epilogue.n;
+  // Whole 16-byte pieces where the row length and out keep them aligned, else element stores.
+  const bool vector = n % 8 == 0 && reinterpret_cast<uintptr_t>(epilogue.out) % 16 == 0 && column + 8 <= n;
+  const int rows = static_cast<int>(rows_left < kBatchRows ? rows_left : kBatchRows);
+  for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads / kPieces) {
+    const uint4 values = *reinterpret_cast<const uint4*>(tile + tile_row * kOutputTileRowBytes + 16 * piece);
+    T* destination = epilogue.out + (m_base + tile_row) * n + column;
+    if (vector) {
+      *reinterpret_cast<uint4*>(destination) = values;
+    } else {
+      const T* elements = reinterpret_cast<const T*>(&values);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        if (column + e < n) destination[e] = elements[e];
+      }
+    }
+  }
 }
 
 // grid (ceil(padded_n / 128), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows> threads;
@@ -155,21 +220,20 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
 
   // Accumulators: for batch columns 8j + 2t (+1), acc[4j], acc[4j + 1] at weight row g of this
   // warp's strip, acc[4j + 2], acc[4j + 3] at row g + 8.
-  const bool partial_sums = p.partial != nullptr;
+  if (p.partial != nullptr) {
 #pragma unroll
-  for (int j = 0; j < kBatchRows / 8; ++j) {
+    for (int j = 0; j < kBatchRows / 8; ++j) {
 #pragma unroll
-    for (int c = 0; c < 4; ++c) {
-      const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
-      const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
-      if (row >= p.m || column >= p.padded_n) continue;
-      if (partial_sums) {
-        p.partial[(split * p.m + row) * p.padded_n + column] = acc[4 * j + c];
-      } else if (column < epilogue.n) {
-        epilogue.store(row, column, acc[4 * j + c]);
+      for (int c = 0; c < 4; ++c) {
+        const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
+        const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
+        if (row < p.m && column < p.padded_n) p.partial[(split * p.m + row) * p.padded_n + column] = acc[4 * j + c];
       }
     }
+    return;
   }
+  store_through_shared<T, kBatchRows>(acc, epilogue, p.m - m_base, blockIdx.x * int64_t{kWgmmaWeightRows}, m_base,
+                                      stages_address, x_stages);
 }
 
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With kXByTma
