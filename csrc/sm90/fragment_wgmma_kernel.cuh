@@ -39,9 +39,17 @@ namespace nvfp4::sm90 {
 // (benchmarks/NOTES.md, v17).
 using ConsumerWeightRing = WeightRing<4>;
 
-// Dynamic shared memory: the x ring (x_stages.cuh), then the consumer warps' weight rings.
+// Dynamic shared memory: the x ring (x_stages.cuh), then the consumer warps' weight rings from the
+// next 128-byte boundary, so that each quarter of a warp's 16-byte copies fills one 128-byte line
+// of shared memory. Right after the x ring's barriers (32 bytes past a line) every quarter
+// straddled two lines: ncu, 64-row tile, twice the ideal shared-memory wavefronts on those copies.
 template <int kBatchRows>
-constexpr int kWgmmaSharedBytes = kXRingBytes<kBatchRows> + kConsumerThreads / 32 * ConsumerWeightRing::kWarpBytes;
+constexpr int kWeightRingsOffset = (kXRingBytes<kBatchRows> + 127) / 128 * 128;
+template <int kBatchRows>
+constexpr int kWgmmaSharedBytes =
+    kWeightRingsOffset<kBatchRows> + kConsumerThreads / 32 * ConsumerWeightRing::kWarpBytes;
+static_assert(ConsumerWeightRing::kWarpBytes % 128 == 0 && kWeightSlotBytes % 128 == 0,
+              "every warp's ring and slot starts on a 128-byte line");
 
 // The descriptor of one k16 step of an x stage (PTX ISA "Matrix Descriptor"): K-major with the
 // 128-byte swizzle, 8-row groups 1024 bytes apart (stride byte offset), the leading byte offset
@@ -175,7 +183,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
   using Ring = ConsumerWeightRing;
-  const Ring weights(stages_address + kXRingBytes<kBatchRows> + warp * Ring::kWarpBytes,
+  const Ring weights(stages_address + kWeightRingsOffset<kBatchRows> + warp * Ring::kWarpBytes,
                      p.codes + (strip * p.k_tiles + tile_begin) * 32, p.scales + (strip * p.k_tiles + tile_begin) * 32,
                      strip_exists);
   weights.start(tiles);

@@ -35,7 +35,8 @@ struct WeightRing {
   int scale_shift;        // 16 for odd lanes: their scales are the pair's high half
   bool strip_exists;      // a missing strip copies nothing and reads zero codes
 
-  // `warp_ring`: this warp's kWarpBytes of shared memory, 16-byte aligned.
+  // `warp_ring`: this warp's kWarpBytes of shared memory, 16-byte aligned (128-byte aligned, the
+  // copies of a quarter of the warp fill whole lines of shared memory).
   __device__ WeightRing(uint32_t warp_ring, const uint4* strip_codes, const uint16_t* strip_scales, bool exists)
       : codes_slot0(warp_ring + 16 * (threadIdx.x % 32)),
         scales_slot0(warp_ring + 32 * 16 + 4 * (threadIdx.x % 32)),
