@@ -148,7 +148,8 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   if (status != cudaSuccess || !wgmma_split) return status;
   constexpr int kEpilogueThreads = 256;
   const int64_t grid =
-      std::min<int64_t>((m * n + kEpilogueThreads - 1) / kEpilogueThreads, int64_t{8} * multiprocessors);
+      std::min<int64_t>((m * ((n + kReducedColumns - 1) / kReducedColumns) + kEpilogueThreads - 1) / kEpilogueThreads,
+                        int64_t{8} * multiprocessors);
   return cuda::launch_dependent(fragment_mm_epilogue_kernel<T>, dim3(static_cast<unsigned>(grid)),
                                 dim3(kEpilogueThreads), 0, stream, static_cast<const float*>(partial), plan.splits, m,
                                 padded_n, epilogue);
