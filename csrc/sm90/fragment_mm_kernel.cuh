@@ -496,6 +496,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 // reduction) before -> after: M=256 8192 x 8192 61.4 -> 53.6, 6144 x 4096 36.6 -> 30.8; M=128
 // 8192 x 8192 55.6 -> 51.9; M=64 8192 x 8192 30.6 -> 29.6.
 constexpr int kReducedColumns = 8;
+static_assert(kReducedColumns == 8, "a thread's sums of a split are two 16-byte loads");
 static_assert(kFragmentRows % kReducedColumns == 0, "a thread's columns lie inside padded_n");
 
 template <typename T>
