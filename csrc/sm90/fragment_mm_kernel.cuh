@@ -108,7 +108,6 @@ enum class XSource {
 
 // kShared: [tile of the split][row of the CTA's batch tile][8 chunks of 16 bytes], chunk c of row
 // r at place c ^ (r % 2): a warp's 16-byte loads then read rows g and g + 1 from different banks.
-constexpr int kXRowChunks = kXRowBytes / 16;
 __device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk ^ (row % 2); }
 
 // W4A4 with kShared: the CTA rounds its copy of x in place, each block of 16 values as nvfp4_qdq

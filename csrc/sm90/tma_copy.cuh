@@ -21,6 +21,7 @@
 namespace nvfp4::sm90 {
 
 constexpr int kXRowBytes = kFragmentK * 2;  // one 64-wide tile row of 16-bit x: one swizzle row
+constexpr int kXRowChunks = kXRowBytes / 16;  // its 16-byte chunks
 constexpr int kTmaSlotAlignment = 1024;       // the 128-byte swizzle repeats every 8 rows
 
 // The byte offset of row r's 16-byte chunk c in a tile copied with the 128-byte swizzle.

@@ -15,26 +15,25 @@
 
 #include "cuda/dependent_launch.cuh"
 #include "nvfp4/fragment_layout.h"
+#include "sm90/tma_copy.cuh"  // kXRowChunks
 
 namespace nvfp4::sm90 {
-
-constexpr int kStepOrderChunks = kFragmentK / 8;  // 16-byte chunks of one tile row of 16-bit x
 
 // One thread per 16-byte chunk of x_steps; grid-stride. x: [m, k] 16-bit, 4-byte aligned.
 __global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, int64_t k, int64_t k_tiles,
                                     uint4* __restrict__ x_steps) {
   cuda::wait_for_prior_grids();   // x may come from the kernel before this one
   cuda::allow_dependent_grids();  // the multiply may start loading its weight while x is ordered
-  const int64_t row_pairs = k / 2, chunks = m * k_tiles * kStepOrderChunks;
+  const int64_t row_pairs = k / 2, chunks = m * k_tiles * kXRowChunks;
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < chunks;
        index += int64_t{gridDim.x} * blockDim.x) {
-    const int64_t row = index / (k_tiles * kStepOrderChunks), chunk = index % (k_tiles * kStepOrderChunks);
-    const int64_t tile_pair = chunk / kStepOrderChunks * (kFragmentK / 2);
+    const int64_t row = index / (k_tiles * kXRowChunks), chunk = index % (k_tiles * kXRowChunks);
+    const int64_t tile_pair = chunk / kXRowChunks * (kFragmentK / 2);
     const uint32_t* source = x + row * row_pairs;
     uint32_t words[4];
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
-      const int64_t pair = tile_pair + step_order_pair(static_cast<int>(chunk % kStepOrderChunks), t);
+      const int64_t pair = tile_pair + step_order_pair(static_cast<int>(chunk % kXRowChunks), t);
       words[t] = pair < row_pairs ? __ldg(source + pair) : 0u;
     }
     x_steps[index] = make_uint4(words[0], words[1], words[2], words[3]);
@@ -44,7 +43,7 @@ __global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, i
 inline cudaError_t launch_x_step_order(const void* x, int64_t m, int64_t k, int64_t k_tiles, void* x_steps,
                                        int multiprocessors, cudaStream_t stream) {
   constexpr int kThreads = 256;
-  const int64_t chunks = m * k_tiles * kStepOrderChunks;
+  const int64_t chunks = m * k_tiles * kXRowChunks;
   if (chunks == 0) return cudaSuccess;
   const int64_t blocks = std::min<int64_t>((chunks + kThreads - 1) / kThreads, int64_t{16} * multiprocessors);
   return cuda::launch_dependent(x_step_order_kernel, dim3(static_cast<unsigned>(blocks)), dim3(kThreads), 0, stream,
