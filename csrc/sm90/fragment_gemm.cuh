@@ -68,11 +68,10 @@ struct OverlapStreams {
 // The 256-row wgmma tile over x in step order: the ordering pass, then the multiply; with
 // plan.chunks > 1 the passes of all chunks run on overlap.side, each chunk's multiply on `stream`
 // as soon as its rows are ordered, so that ordering chunk c + 1 runs during chunk c's multiply.
-template <typename T>
+template <typename T, int kBatchRows>
 cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmParams& params,
                                  const FragmentMmEpilogue<T>& epilogue, void* workspace, int multiprocessors,
                                  const OverlapStreams* overlap, cudaStream_t stream) {
-  constexpr int kBatchRows = 256;
   const T* x = static_cast<const T*>(params.x);
   T* x_steps = static_cast<T*>(workspace);
   const int64_t row_values = params.k_tiles * kFragmentK;  // of x_steps
@@ -131,7 +130,7 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;
     if constexpr (kXByTma<kBatchRows>) {
-      return launch_ordered_wgmma<T>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
+      return launch_ordered_wgmma<T, kBatchRows>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
     } else {
       return launch_fragment_wgmma<T, kBatchRows>(nullptr, params, plan.splits, epilogue, stream);
     }

@@ -158,7 +158,9 @@ struct WgmmaTileCost {
   int64_t ctas_per_multiprocessor;
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
-  return batch_rows == 64 ? WgmmaTileCost{783, 2} : batch_rows == 128 ? WgmmaTileCost{682, 1} : WgmmaTileCost{830, 1};
+  return batch_rows == 64    ? WgmmaTileCost{783, wgmma_ctas_per_multiprocessor(64)}
+         : batch_rows == 128 ? WgmmaTileCost{682, wgmma_ctas_per_multiprocessor(128)}
+                             : WgmmaTileCost{830, 1};
 }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark

@@ -35,7 +35,15 @@ constexpr int kXStages = 4;
 
 // Which producer a batch tile uses (TMA from x in step order for 256 rows: the planner asks too),
 // and the CTA's threads with it.
-constexpr bool x_by_tma(int batch_rows) { return batch_rows == 256; }
+#ifndef NVFP4_TMA_BATCH_ROWS_MASK
+#define NVFP4_TMA_BATCH_ROWS_MASK 256
+#endif
+constexpr bool x_by_tma(int batch_rows) { return (batch_rows & NVFP4_TMA_BATCH_ROWS_MASK) != 0; }
+// CTAs of a batch tile a multiprocessor holds (registers and shared memory); with the one-warp
+// TMA producer the 64-row tile fits three and the 128-row tile two.
+constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) {
+  return batch_rows == 64 ? (x_by_tma(64) ? 3 : 2) : batch_rows == 128 ? (x_by_tma(128) ? 2 : 1) : 1;
+}
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
 template <int kBatchRows>
