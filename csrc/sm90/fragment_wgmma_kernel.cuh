@@ -154,8 +154,7 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
 // order as a TMA tensor map with a 64 x kBatchRows box and the 128-byte swizzle
 // (make_x_tensor_map); else the producer reads p.x and x_map is not used.
 template <typename T, int kBatchRows>
-__global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>,
-                                  kXByTma<kBatchRows> ? wgmma_ctas_per_multiprocessor(kBatchRows) : 1)
+__global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     fragment_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                           FragmentMmEpilogue<T> epilogue) {
   extern __shared__ __align__(1024) uint8_t x_stages[];

@@ -148,19 +148,20 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 }
 
 // What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
-// tile share a multiprocessor: for 64 and 128 rows measured on an H200 (M = 4096, N = K = 8192;
-// the 64-row tile's registers and stages fit two CTAs on a multiprocessor); the 256-row tile, which
-// reads x by TMA, in proportion to the 128-row one from their times per tile on an H100 (one
-// wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us). Only the ratios matter: they
-// pick the tile.
+// tile share a multiprocessor. The 64-row tile (two a multiprocessor) measured on an H200 (M =
+// 4096, N = K = 8192); the 256-row tile in proportion to the old 128-row one from their times per
+// tile on an H100 (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row
+// tile with the TMA producer (two a multiprocessor) in proportion to the 256-row one from the
+// slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K = 8192 ->
+// 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of 256 rows 0.658). Only the ratios matter:
+// they pick the tile.
 struct WgmmaTileCost {
   int64_t cycles_per_tile;
   int64_t ctas_per_multiprocessor;
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
-  return batch_rows == 64    ? WgmmaTileCost{783, wgmma_ctas_per_multiprocessor(64)}
-         : batch_rows == 128 ? WgmmaTileCost{682, wgmma_ctas_per_multiprocessor(128)}
-                             : WgmmaTileCost{830, 1};
+  const int64_t cycles = batch_rows == 64 ? 783 : batch_rows == 128 ? 1068 : 830;
+  return WgmmaTileCost{cycles, wgmma_ctas_per_multiprocessor(batch_rows)};
 }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark

@@ -2,11 +2,12 @@
 // fill it (torch-free): the CTA's threads (two consumer warpgroups, then the producer), the
 // stages' layout, the barriers that hand a stage over, and the producers.
 //
-// - For 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K tile from x
-//   in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M filled with zeros
-//   by the copy.
-// - For smaller tiles it is a warpgroup that loads x itself (16-byte loads, 4-byte stores in step
-//   order): there the ordering pass costs more than TMA saves (benchmarks/NOTES.md, v9).
+// - For 128- and 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K
+//   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
+//   filled with zeros by the copy. Its few threads let two 128-row CTAs share a multiprocessor.
+// - For 64-row tiles it is a warpgroup that loads x itself (16-byte loads, 4-byte stores in step
+//   order): with TMA, three 64-row CTAs fit a multiprocessor but each runs slower, and only a full
+//   third wave of them gains (benchmarks/NOTES.md, v28).
 //
 // A stage holds the x tile as wgmma's K-major operand B with the 128-byte swizzle: batch row r at
 // r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. In step order, step s's 16 values are
@@ -33,17 +34,13 @@ constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;  // 128
 constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
 constexpr int kXStages = 4;
 
-// Which producer a batch tile uses (TMA from x in step order for 256 rows: the planner asks too),
+// Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
+// asks too),
 // and the CTA's threads with it.
-#ifndef NVFP4_TMA_BATCH_ROWS_MASK
-#define NVFP4_TMA_BATCH_ROWS_MASK 256
-#endif
-constexpr bool x_by_tma(int batch_rows) { return (batch_rows & NVFP4_TMA_BATCH_ROWS_MASK) != 0; }
-// CTAs of a batch tile a multiprocessor holds (registers and shared memory); with the one-warp
-// TMA producer the 64-row tile fits three and the 128-row tile two.
-constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) {
-  return batch_rows == 64 ? (x_by_tma(64) ? 3 : 2) : batch_rows == 128 ? (x_by_tma(128) ? 2 : 1) : 1;
-}
+constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
+// CTAs of a batch tile a multiprocessor holds (registers and shared memory): two of the 64-row
+// tile (74 registers, 384 threads) and of the 128-row one (108 registers, 288 threads, 86 KB).
+constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 256 ? 1 : 2; }
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
 template <int kBatchRows>

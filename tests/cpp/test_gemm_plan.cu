@@ -107,6 +107,10 @@ int main() {
   // Chunks that keep the waves of one call: 8192 x 8192 at M = 4096 in four (2 waves each of 132
   // multiprocessors' CTAs), 6144 x 4096 in two (four would round 1.45 waves up to 2 four times).
   EXPECT(sm90::plan_fragment_mm(4096, 8192, 128, 132).chunks == 4, "8192 x 8192, M = 4096");
+  // The 128-row tile, two CTAs a multiprocessor, where its 224 CTAs are one wave (H100: 104 us
+  // against 185 for the one-a-multiprocessor 128-row tile it replaced); at M = 256 the 256-row tile.
+  EXPECT(sm90::plan_fragment_mm(128, 28672, 128, 132).batch_rows == 128, "28672 x 8192, M = 128");
+  EXPECT(sm90::plan_fragment_mm(256, 8192, 128, 132).batch_rows == 256, "8192 x 8192, M = 256");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
   // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
