@@ -1,7 +1,7 @@
 // How a call of the Hopper GEMM runs (torch-free): the kernels of a plan (gemm_plan.cuh) launched
 // on a stream: the split-K mma.sync kernel for batches of up to kMaxMmaSyncBatch rows
 // (fragment_mm_kernel.cuh); above, the wgmma kernel (fragment_wgmma_kernel.cuh), preceded for
-// 256-row batch tiles by a copy of x in step order (x_step_order_kernel.cuh). The op
+// 128- and 256-row batch tiles by a copy of x in step order (x_step_order_kernel.cuh). The op
 // (fragment_mm.cu) and the C++ benchmark both launch here.
 #pragma once
 
@@ -65,9 +65,10 @@ struct OverlapStreams {
   cudaEvent_t ordered[kMaxChunks];
 };
 
-// The 256-row wgmma tile over x in step order: the ordering pass, then the multiply; with
-// plan.chunks > 1 the passes of all chunks run on overlap.side, each chunk's multiply on `stream`
-// as soon as its rows are ordered, so that ordering chunk c + 1 runs during chunk c's multiply.
+// A wgmma tile that reads x by TMA (x_by_tma) over x in step order: the ordering pass, then the
+// multiply; with plan.chunks > 1 the passes of all chunks run on overlap.side, each chunk's
+// multiply on `stream` as soon as its rows are ordered, so that ordering chunk c + 1 runs during
+// chunk c's multiply.
 template <typename T, int kBatchRows>
 cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmParams& params,
                                  const FragmentMmEpilogue<T>& epilogue, void* workspace, int multiprocessors,

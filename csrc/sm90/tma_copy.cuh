@@ -1,5 +1,5 @@
 // TMA copies of x tiles into shared memory and the mbarriers that hand them over (torch-free),
-// for the kernels that read x through a ring of tiles: the wgmma kernel's 256-row producer
+// for the kernels that read x through a ring of tiles: the wgmma kernel's TMA producer
 // (x_stages.cuh) and the split-K kernel (fragment_mm_kernel.cuh).
 //
 // A tile is 64 values of x (128 bytes: one row of the 128-byte swizzle) by `box_rows` rows: row r
