@@ -234,6 +234,26 @@ def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
+# The wgmma kernel's 128-row batch tile (x by TMA, two CTAs a multiprocessor) against the
+# reference, with a K split and without, rows and N past whole tiles, K past whole 64-wide tiles,
+# per-column alpha and a bias. tests/cpp/test_gemm_plan.cu checks that these shapes plan that tile.
+@requires_sm90
+@pytest.mark.parametrize(
+    ("m", "n", "k"), [(97, 6144, 4096), (113, 4000, 4112), (300, 9000, 208)], ids=["split5", "split_k4112", "whole"]
+)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(m + k)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
+    alpha = ((1.0 / gs_w) * (torch.rand(n, generator=generator, device="cuda") + 0.5)).float()
+    bias = torch.randn(n, generator=generator, device="cuda").to(dtype)
+    out = run_gemm(x, packed, scale, n, alpha, bias)
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    assert torch.isfinite(out).all()
+    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
 # W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;
 # else by nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan:
 # x copied whole (K = 4112: blocks past K), the ring of tiles, x from global memory, and the

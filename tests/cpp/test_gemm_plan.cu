@@ -111,6 +111,13 @@ int main() {
   // against 185 for the one-a-multiprocessor 128-row tile it replaced); at M = 256 the 256-row tile.
   EXPECT(sm90::plan_fragment_mm(128, 28672, 128, 132).batch_rows == 128, "28672 x 8192, M = 128");
   EXPECT(sm90::plan_fragment_mm(256, 8192, 128, 132).batch_rows == 256, "8192 x 8192, M = 256");
+  // The shapes of test_sm90_gemm.py's test_wgmma_128_row_tile.
+  EXPECT(sm90::plan_fragment_mm(97, 6144, 64, 132).batch_rows == 128, "6144 x 4096, M = 97");
+  EXPECT(sm90::plan_fragment_mm(97, 6144, 64, 132).splits > 1, "6144 x 4096, M = 97");
+  EXPECT(sm90::plan_fragment_mm(113, 4000, 65, 132).batch_rows == 128, "4000 x 4112, M = 113");
+  EXPECT(sm90::plan_fragment_mm(113, 4000, 65, 132).splits > 1, "4000 x 4112, M = 113");
+  EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).batch_rows == 128, "9000 x 208, M = 300");
+  EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).splits == 1, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
   // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
