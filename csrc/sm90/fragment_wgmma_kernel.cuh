@@ -8,8 +8,8 @@
 //   (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step while the
 //   previous step multiplies (two register sets, wgmma.wait_group 1);
 // - the producer copies each 64-wide K tile of x into a ring of shared-memory stages, by TMA for
-//   128- and 256-row batch tiles and by loads and stores for 64-row ones (x_stages.cuh: the ring, its
-//   hand-over barriers and both producers).
+//   128- and 256-row batch tiles and by loads and stores for 64-row ones (x_stages.cuh: the ring,
+//   its hand-over barriers and both producers).
 //
 // Epilogue: alpha, bias, one rounding, through an output tile in shared memory to out [M, N]
 // (store_through_shared); or, when K is split, the raw fp32 sums to the partial buffer for

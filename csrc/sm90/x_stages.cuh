@@ -35,11 +35,12 @@ constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
 constexpr int kXStages = 4;
 
 // Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
-// asks too),
-// and the CTA's threads with it.
+// asks too), and the CTA's threads with it.
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
-// CTAs of a batch tile a multiprocessor holds (registers and shared memory): two of the 64-row
-// tile (74 registers, 384 threads) and of the 128-row one (108 registers, 288 threads, 86 KB).
+// CTAs of a batch tile a multiprocessor holds (registers and shared memory, as ptxas allocates
+// them): two of the 64-row tile (74 registers, 384 threads) and of the 128-row one (108 registers,
+// 288 threads, 86 KB). Not forced by __launch_bounds__: asking for two 128-row CTAs made ptxas
+// cap the registers at 96 and serialize the wgmmas.
 constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 256 ? 1 : 2; }
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
