@@ -6,8 +6,8 @@
 //   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
 //   filled with zeros by the copy. Its few threads let two 128-row CTAs share a multiprocessor.
 // - For 64-row tiles it is a warpgroup that loads x itself (16-byte loads, 4-byte stores in step
-//   order): with TMA, three 64-row CTAs fit a multiprocessor but each runs slower, and only a full
-//   third wave of them gains (benchmarks/NOTES.md, v28).
+//   order): with TMA three 64-row CTAs fit a multiprocessor, but at M = 64 the ordering pass costs
+//   about what they gain, and fewer than three run slower (benchmarks/NOTES.md, v28).
 //
 // A stage holds the x tile as wgmma's K-major operand B with the 128-byte swizzle: batch row r at
 // r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. In step order, step s's 16 values are
