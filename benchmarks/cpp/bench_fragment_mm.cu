@@ -48,6 +48,7 @@ struct Options {
   int split_k_rows = 0;  // 0: the plan's choice; 8 or 16: the split-K kernel with that many rows a warp
   bool x_global = false;  // the split-K kernel reads x from global memory even where it fits shared memory
   bool x_ring = false;    // the split-K kernel reads x through a ring of tiles that TMA fills
+  bool x_order_only = false;  // time only the pass that writes x in step order (a plan that reads x by TMA)
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -63,6 +64,7 @@ struct Options {
       else if (const char* v = value("split_k_rows")) split_k_rows = std::atoi(v);
       else if (arg == "--x_global") x_global = true;
       else if (arg == "--x_ring") x_ring = true;
+      else if (arg == "--x_order_only") x_order_only = true;
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -87,7 +89,9 @@ struct Options {
         "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n"
         "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n"
         "  --x_global         the split-K kernel reads x from global memory, not shared memory\n"
-        "  --x_ring           the split-K kernel reads x through a ring of tiles that TMA fills\n\n"
+        "  --x_ring           the split-K kernel reads x through a ring of tiles that TMA fills\n"
+        "  --x_order_only     time only the pass that writes x in step order (after the whole call is\n"
+        "                     verified; for a plan whose wgmma tile reads x by TMA)\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -140,6 +144,10 @@ bool run(const Options& options, Result& result) {
     plan.x_shared_bytes = nvfp4::sm90::x_ring_bytes(plan.n_tiles);
   }
   const bool split_k = plan.batch_rows == 0;
+  if (options.x_order_only && plan.x_steps_bytes == 0) {
+    std::fprintf(stderr, "--x_order_only: this plan does not read x in step order (batch tile %d)\n", plan.batch_rows);
+    return false;
+  }
   std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s\n", split_k ? "split-K mma.sync" : "wgmma",
               split_k ? 8 * plan.n_tiles : plan.batch_rows, long(plan.splits),
               split_k && plan.tile_group == 4 ? ", four tiles ahead" : "",
@@ -214,6 +222,9 @@ bool run(const Options& options, Result& result) {
     }
     size_t next = 0;
     auto launch = [&](cudaStream_t stream) {
+      if (options.x_order_only) {
+        return nvfp4::sm90::launch_x_step_order(device_x, m, k, k_tiles, workspace, multiprocessors, stream);
+      }
       const uint8_t* copy = rotation[next];
       next = (next + 1) % copies;
       return launch_with(copy, copy + weight.size(), stream);
@@ -253,7 +264,11 @@ int main(int argc, char** argv) {
               result.relative_error);
   std::printf("  Problem Size: M=%ld N=%ld K=%ld, bf16 x, NVFP4 weight\n", long(options.m), long(options.n),
               long(options.k));
-  if (options.iterations > 0) {
+  if (options.iterations > 0 && options.x_order_only) {
+    const double x_bytes = 2.0 * 2.0 * options.m * options.k;  // read and written
+    std::printf("  Avg runtime of the x ordering pass alone: %.2f us (%.0f GB/s)\n", result.avg_runtime_us,
+                x_bytes / (result.avg_runtime_us * 1e3));
+  } else if (options.iterations > 0) {
     const double weight_bytes = options.n * options.k * (0.5 + 1.0 / 16);
     std::printf("  Avg runtime: %.2f us\n  Weight bandwidth: %.0f GB/s\n  TFLOP/s: %.1f\n", result.avg_runtime_us,
                 weight_bytes / (result.avg_runtime_us * 1e3),
