@@ -89,6 +89,23 @@ struct FragmentMmEpilogue {
   __device__ void store(int64_t row, int64_t column, float sum) const {
     out[row * n + column] = finish(sum, column_of(column));
   }
+  // Whether out takes one 16-byte store for 8 outputs of a row from a column that is a multiple
+  // of 8 (store_eight): n and out keep every such piece aligned.
+  __device__ bool stores_eights() const { return n % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0; }
+  // Outputs column .. column + 7 of a row (column a multiple of 8; `values` 8 finished T): one
+  // 16-byte store where `whole` (stores_eights() and column + 8 <= n), else those below n one by one.
+  __device__ void store_eight(int64_t row, int64_t column, const uint4& values, bool whole) const {
+    T* destination = out + row * n + column;
+    if (whole) {
+      *reinterpret_cast<uint4*>(destination) = values;
+    } else {
+      const T* elements = reinterpret_cast<const T*>(&values);
+#pragma unroll
+      for (int e = 0; e < 8; ++e) {
+        if (column + e < n) destination[e] = elements[e];
+      }
+    }
+  }
 };
 
 // Splits of one output tile in a cluster: the portable cluster size.
@@ -503,7 +520,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
                                             int64_t padded_n, FragmentMmEpilogue<T> epilogue) {
   cuda::wait_for_prior_grids();  // the wgmma kernel's sums
   const int64_t n = epilogue.n, pieces_per_row = (n + kReducedColumns - 1) / kReducedColumns;
-  const bool vector = n % kReducedColumns == 0 && reinterpret_cast<uintptr_t>(epilogue.out) % 16 == 0;
+  const bool whole = epilogue.stores_eights();  // and every piece lies below n
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < m * pieces_per_row;
        index += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = index / pieces_per_row, column = index % pieces_per_row * kReducedColumns;
@@ -519,15 +536,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
     for (int e = 0; e < kReducedColumns; ++e) {
       values[e] = column + e < n ? epilogue.finish(sums[e], epilogue.column_of(column + e)) : T{};
     }
-    T* destination = epilogue.out + row * n + column;
-    if (vector) {
-      *reinterpret_cast<uint4*>(destination) = *reinterpret_cast<const uint4*>(values);
-    } else {
-#pragma unroll
-      for (int e = 0; e < kReducedColumns; ++e) {
-        if (column + e < n) destination[e] = values[e];
-      }
-    }
+    epilogue.store_eight(row, column, *reinterpret_cast<const uint4*>(values), whole);
   }
 }
 

@@ -130,22 +130,11 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
   constexpr int kPieces = kWgmmaWeightRows * 2 / 16;
   const int piece = threadIdx.x % kPieces;
   const int64_t column = column_base + 8 * piece;
-  const int64_t n = epilogue.n;
-  // Whole 16-byte pieces where the row length and out keep them aligned, else element stores.
-  const bool vector = n % 8 == 0 && reinterpret_cast<uintptr_t>(epilogue.out) % 16 == 0 && column + 8 <= n;
+  const bool whole = epilogue.stores_eights() && column + 8 <= epilogue.n;
   const int rows = static_cast<int>(rows_left < kBatchRows ? rows_left : kBatchRows);
   for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads / kPieces) {
     const uint4 values = *reinterpret_cast<const uint4*>(tile + tile_row * kOutputTileRowBytes + 16 * piece);
-    T* destination = epilogue.out + (m_base + tile_row) * n + column;
-    if (vector) {
-      *reinterpret_cast<uint4*>(destination) = values;
-    } else {
-      const T* elements = reinterpret_cast<const T*>(&values);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) {
-        if (column + e < n) destination[e] = elements[e];
-      }
-    }
+    epilogue.store_eight(m_base + tile_row, column, values, whole);
   }
 }
 
