@@ -254,6 +254,29 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
+# A plan whose last wave runs as a split tail (gemm_plan.cuh's set_tail): the strip blocks of whole
+# waves in one launch, the rest in a second, split over K, whose sums the reduction kernel finishes
+# into out's last columns (rows of out longer than the tail's columns): the 256-row tile with N
+# not a multiple of 8 (the tail's last stores element by element) and K past whole tiles, the
+# 128-row tile, and the 64-row tile, which reads x itself. tests/cpp/test_gemm_plan.cu checks that
+# these shapes plan a tail.
+@requires_sm90
+@pytest.mark.parametrize(
+    ("m", "n", "k"), [(1000, 6100, 4112), (384, 14300, 4096), (64, 38400, 1040)], ids=["rows256", "rows128", "rows64"]
+)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
+    generator = torch.Generator(device="cuda").manual_seed(m + k)
+    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
+    alpha = ((1.0 / gs_w) * (torch.rand(n, generator=generator, device="cuda") + 0.5)).float()
+    bias = torch.randn(n, generator=generator, device="cuda").to(dtype)
+    out = run_gemm(x, packed, scale, n, alpha, bias)
+    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
+    assert torch.isfinite(out).all()
+    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
 # W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;
 # else by nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan:
 # x copied whole (K = 4112: blocks past K), the ring of tiles, x from global memory, and the

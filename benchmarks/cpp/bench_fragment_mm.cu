@@ -13,7 +13,7 @@
 
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
-                        [--batch_rows=<64|128|256>] [--splits=<n>] [--split_k_rows=<8|16>]
+                        [--batch_rows=<64|128|256>] [--splits=<n>] [--split_k_rows=<8|16>] [--no_tail]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
@@ -49,6 +49,7 @@ struct Options {
   bool x_global = false;  // the split-K kernel reads x from global memory even where it fits shared memory
   bool x_ring = false;    // the split-K kernel reads x through a ring of tiles that TMA fills
   bool x_order_only = false;  // time only the pass that writes x in step order (a plan that reads x by TMA)
+  bool no_tail = false;       // a wgmma plan's last wave as it is, not as a split tail
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -65,6 +66,7 @@ struct Options {
       else if (arg == "--x_global") x_global = true;
       else if (arg == "--x_ring") x_ring = true;
       else if (arg == "--x_order_only") x_order_only = true;
+      else if (arg == "--no_tail") no_tail = true;
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -91,7 +93,8 @@ struct Options {
         "  --x_global         the split-K kernel reads x from global memory, not shared memory\n"
         "  --x_ring           the split-K kernel reads x through a ring of tiles that TMA fills\n"
         "  --x_order_only     time only the pass that writes x in step order (after the whole call is\n"
-        "                     verified; for a plan whose wgmma tile reads x by TMA)\n\n"
+        "                     verified; for a plan whose wgmma tile reads x by TMA)\n"
+        "  --no_tail          run a wgmma plan's partly filled last wave as it is, not as a split tail\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -138,6 +141,7 @@ bool run(const Options& options, Result& result) {
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
     nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
   }
+  if (options.no_tail && plan.tail_strip_blocks > 0) nvfp4::sm90::set_splits(plan, 1, m, padded_n, k_tiles);
   if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
   if (options.x_ring) {
     plan.x_source = nvfp4::sm90::XSource::kRing;
@@ -148,13 +152,18 @@ bool run(const Options& options, Result& result) {
     std::fprintf(stderr, "--x_order_only: this plan does not read x in step order (batch tile %d)\n", plan.batch_rows);
     return false;
   }
-  std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s\n", split_k ? "split-K mma.sync" : "wgmma",
+  std::printf("  Plan: %s, batch tile %d, %ld K splits%s%s", split_k ? "split-K mma.sync" : "wgmma",
               split_k ? 8 * plan.n_tiles : plan.batch_rows, long(plan.splits),
               split_k && plan.tile_group == 4 ? ", four tiles ahead" : "",
               !split_k                                       ? ""
               : plan.x_source == nvfp4::sm90::XSource::kShared ? ", x in shared memory"
               : plan.x_source == nvfp4::sm90::XSource::kRing   ? ", x through a TMA ring"
                                                                : "");
+  if (plan.tail_strip_blocks > 0) {
+    std::printf(", the last %ld of %ld strip blocks in %ld K splits", long(plan.tail_strip_blocks),
+                long(plan.strip_blocks), long(plan.tail_splits));
+  }
+  std::printf("\n");
   CHECK_CUDA(cudaMalloc(&device_x, x.size() * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_out, m * n * sizeof(__nv_bfloat16)));
   CHECK_CUDA(cudaMalloc(&device_weight, weight.size()));

@@ -57,6 +57,53 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
                             params, epilogue);
 }
 
+// The strips of the weight from `first_strip` on, `strips` of them, as a call of their own: their
+// code words and scales (the fragment layout keeps a strip's tiles together: 32 lanes' words a
+// tile), and as many padded columns of partial sums.
+inline FragmentMmParams strips_of(const FragmentMmParams& params, int64_t first_strip, int64_t strips) {
+  FragmentMmParams part = params;
+  part.codes = params.codes + first_strip * params.k_tiles * 32;
+  part.scales = params.scales + first_strip * params.k_tiles * 32;
+  part.strips = strips;
+  part.padded_n = strips * kFragmentRows;
+  return part;
+}
+
+// The results of out's columns from `first_column` on, as a call of their own: out's rows keep
+// their stride.
+template <typename T>
+FragmentMmEpilogue<T> columns_from(const FragmentMmEpilogue<T>& epilogue, int64_t first_column) {
+  FragmentMmEpilogue<T> part = epilogue;
+  part.alpha = epilogue.alpha + (epilogue.alpha_per_column ? first_column : 0);
+  part.bias = epilogue.bias != nullptr ? epilogue.bias + first_column : nullptr;
+  part.out = epilogue.out + first_column;
+  part.n = epilogue.n - first_column;
+  return part;
+}
+
+// The multiply of a wgmma plan, reading x in step order from `x_steps` (x_by_tma) or x itself:
+// one launch, or with a tail (set_tail) two: the strip blocks before it whole, then the tail's,
+// split, its sums to params.partial.
+template <typename T, int kBatchRows>
+cudaError_t launch_wgmma_parts(const T* x_steps, const FragmentMmPlan& plan, const FragmentMmParams& params,
+                               const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
+  if (plan.tail_strip_blocks == 0) {
+    return launch_fragment_wgmma<T, kBatchRows>(x_steps, params, plan.splits, epilogue, stream);
+  }
+  if (plan.splits != 1) return cudaErrorInvalidValue;
+  const int64_t head_strips = head_columns(plan) / kFragmentRows;
+  FragmentMmParams head = strips_of(params, 0, head_strips);
+  head.partial = nullptr;
+  if (const cudaError_t status = launch_fragment_wgmma<T, kBatchRows>(x_steps, head, 1, epilogue, stream);
+      status != cudaSuccess) {
+    return status;
+  }
+  FragmentMmParams tail = strips_of(params, head_strips, params.strips - head_strips);
+  tail.k_tiles_per_split = plan.tail_tiles_per_split;
+  return launch_fragment_wgmma<T, kBatchRows>(x_steps, tail, plan.tail_splits,
+                                              columns_from(epilogue, head_columns(plan)), stream);
+}
+
 // What a plan with chunks > 1 needs besides `stream`, made by the caller: a second stream that
 // orders x while `stream` multiplies, an event to fork it from `stream` and one a chunk to join.
 struct OverlapStreams {
@@ -80,9 +127,11 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
     const cudaError_t ordered =
         launch_x_step_order(x, params.m, params.k, params.k_tiles, x_steps, multiprocessors, stream);
     if (ordered != cudaSuccess) return ordered;
-    return launch_fragment_wgmma<T, kBatchRows>(x_steps, params, plan.splits, epilogue, stream);
+    return launch_wgmma_parts<T, kBatchRows>(x_steps, plan, params, epilogue, stream);
   }
-  if (overlap == nullptr || plan.chunks > kMaxChunks || plan.splits != 1) return cudaErrorInvalidValue;
+  if (overlap == nullptr || plan.chunks > kMaxChunks || plan.splits != 1 || plan.tail_strip_blocks != 0) {
+    return cudaErrorInvalidValue;
+  }
   const int64_t chunk_rows = chunk_batch_blocks(plan.m_blocks, plan.chunks) * kBatchRows;
   const auto rows_of = [&](int64_t c) {
     const int64_t first = c * chunk_rows;
@@ -104,7 +153,7 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
     chunk.x = x + first * params.k;
     chunk.m = rows;
     FragmentMmEpilogue<T> chunk_epilogue = epilogue;
-    chunk_epilogue.out = epilogue.out + first * epilogue.n;
+    chunk_epilogue.out = epilogue.out + first * epilogue.out_stride;
     status = launch_fragment_wgmma<T, kBatchRows>(x_steps + first * row_values, chunk, 1, chunk_epilogue, stream);
   }
   return status;
@@ -121,8 +170,8 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                bool alpha_per_column, const T* bias, T* out, int64_t n, int multiprocessors,
                                const OverlapStreams* overlap, cudaStream_t stream) {
   if (x_global_scale != nullptr && !rounds_x(plan, m)) return cudaErrorInvalidValue;
-  const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n};
-  const bool wgmma_split = plan.batch_rows > 0 && plan.splits > 1;
+  const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n, n};
+  const bool wgmma_split = plan.batch_rows > 0 && (plan.splits > 1 || plan.tail_strip_blocks > 0);
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
@@ -133,7 +182,7 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
     if constexpr (kXByTma<kBatchRows>) {
       return launch_ordered_wgmma<T, kBatchRows>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
     } else {
-      return launch_fragment_wgmma<T, kBatchRows>(nullptr, params, plan.splits, epilogue, stream);
+      return launch_wgmma_parts<T, kBatchRows>(nullptr, plan, params, epilogue, stream);
     }
   };
   switch (plan.batch_rows) {
@@ -146,13 +195,17 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                   : launch_fragment_mm_split<T, 1, 2>(plan, params, epilogue, stream);
   }
   if (status != cudaSuccess || !wgmma_split) return status;
+  // The split sums: of the whole call, or of its tail's columns.
+  const bool tail = plan.tail_strip_blocks > 0;
+  const int64_t first_column = tail ? head_columns(plan) : 0;
+  const FragmentMmEpilogue<T> summed = columns_from(epilogue, first_column);
   constexpr int kEpilogueThreads = 256;
-  const int64_t grid =
-      std::min<int64_t>((m * ((n + kReducedColumns - 1) / kReducedColumns) + kEpilogueThreads - 1) / kEpilogueThreads,
-                        int64_t{8} * multiprocessors);
+  const int64_t grid = std::min<int64_t>(
+      (m * ((summed.n + kReducedColumns - 1) / kReducedColumns) + kEpilogueThreads - 1) / kEpilogueThreads,
+      int64_t{8} * multiprocessors);
   return cuda::launch_dependent(fragment_mm_epilogue_kernel<T>, dim3(static_cast<unsigned>(grid)),
-                                dim3(kEpilogueThreads), 0, stream, static_cast<const float*>(partial), plan.splits, m,
-                                padded_n, epilogue);
+                                dim3(kEpilogueThreads), 0, stream, static_cast<const float*>(partial),
+                                tail ? plan.tail_splits : plan.splits, m, padded_n - first_column, summed);
 }
 
 }  // namespace nvfp4::sm90

@@ -68,7 +68,8 @@ struct FragmentMmEpilogue {
   bool alpha_per_column;
   const T* bias;
   T* out;
-  int64_t n;
+  int64_t n;           // output columns: out's row r holds columns 0 .. n - 1 at out + r * out_stride
+  int64_t out_stride;  // elements from one row of out to the next: n, or more for a range of columns
 
   // What the result of one output column needs: its alpha and bias (0 without one), read once by
   // a thread that finishes many rows of the column.
@@ -87,15 +88,17 @@ struct FragmentMmEpilogue {
     return cuda::from_float<T>(value);
   }
   __device__ void store(int64_t row, int64_t column, float sum) const {
-    out[row * n + column] = finish(sum, column_of(column));
+    out[row * out_stride + column] = finish(sum, column_of(column));
   }
   // Whether out takes one 16-byte store for 8 outputs of a row from a column that is a multiple
-  // of 8 (store_eight): n and out keep every such piece aligned.
-  __device__ bool stores_eights() const { return n % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0; }
+  // of 8 (store_eight): out_stride and out keep every such piece aligned.
+  __device__ bool stores_eights() const {
+    return out_stride % 8 == 0 && reinterpret_cast<uintptr_t>(out) % 16 == 0;
+  }
   // Outputs column .. column + 7 of a row (column a multiple of 8; `values` 8 finished T): one
   // 16-byte store where `whole` (stores_eights() and column + 8 <= n), else those below n one by one.
   __device__ void store_eight(int64_t row, int64_t column, const uint4& values, bool whole) const {
-    T* destination = out + row * n + column;
+    T* destination = out + row * out_stride + column;
     if (whole) {
       *reinterpret_cast<uint4*>(destination) = values;
     } else {
@@ -520,7 +523,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
                                             int64_t padded_n, FragmentMmEpilogue<T> epilogue) {
   cuda::wait_for_prior_grids();  // the wgmma kernel's sums
   const int64_t n = epilogue.n, pieces_per_row = (n + kReducedColumns - 1) / kReducedColumns;
-  const bool whole = epilogue.stores_eights();  // and every piece lies below n
+  const bool aligned = epilogue.stores_eights();
   for (int64_t index = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; index < m * pieces_per_row;
        index += int64_t{gridDim.x} * blockDim.x) {
     const int64_t row = index / pieces_per_row, column = index % pieces_per_row * kReducedColumns;
@@ -536,7 +539,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
     for (int e = 0; e < kReducedColumns; ++e) {
       values[e] = column + e < n ? epilogue.finish(sums[e], epilogue.column_of(column + e)) : T{};
     }
-    epilogue.store_eight(row, column, *reinterpret_cast<const uint4*>(values), whole);
+    epilogue.store_eight(row, column, *reinterpret_cast<const uint4*>(values), aligned && column + kReducedColumns <= n);
   }
 }
 

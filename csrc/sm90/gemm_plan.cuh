@@ -28,10 +28,17 @@ struct FragmentMmPlan {
   int64_t strip_blocks;      // grid x
   int64_t splits;            // grid y
   int64_t tiles_per_split;   // K tiles of one split
+  // wgmma without a K split whose CTAs fill whole waves and part of one more: the last
+  // tail_strip_blocks of the strip_blocks run as a second launch with their K split tail_splits
+  // ways (tail_tiles_per_split tiles each), in one wave; 0 where the whole call is one launch.
+  int64_t tail_strip_blocks;
+  int64_t tail_splits;
+  int64_t tail_tiles_per_split;
   int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
   int64_t chunks;            // wgmma reading x by TMA: pieces of M, each one's ordering overlapping the
                              // previous one's multiply (1: no overlap)
-  int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]
+  int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]; with a
+                             // tail, the tail's [tail_splits, m, its padded columns]
 };
 
 // The workspace of a call: x in step order, then (256-byte aligned) the partial sums.
@@ -144,6 +151,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     }
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
+    plan.tail_strip_blocks = plan.tail_splits = plan.tail_tiles_per_split = 0;  // set_tail's, after this
   }
 }
 
@@ -172,24 +180,71 @@ constexpr int64_t kMinOverlapBatchBlocks = 16;
 // Most K splits the wgmma plan considers.
 constexpr int64_t kMaxWgmmaSplits = 16;
 
-// The estimated cycles of one wgmma plan: whole waves, plus the partial sums' traffic and the
-// reduction kernel when K is split.
-inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
-  const WgmmaTileCost cost = wgmma_tile_cost(plan.batch_rows);
+// The cycles of a kernel launch and its tail beyond its waves' work.
+constexpr int64_t kLaunchCycles = 3000;
+// What summing `splits` K splits of m x columns outputs costs beyond the multiply: the partial sums
+// (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at ~1.7 GHz. Against
+// DRAM's rate (1500) the planner avoided splits that ran faster (H100, C++ benchmark: 6144 x 4096
+// at M = 256 41.5 -> 36.9 us, 4096 x 4096 at M = 64 14.3 -> 11.9, at M = 256 28.1 -> 24.4;
+// slower: 5120 x 5120 at M = 512 62.3 -> 66.6, 28672 x 8192 at M = 17 85.2 -> 91.1).
+inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
+  constexpr int64_t kBytesPerCycle = 4000;
+  return 8 * splits * m * columns / kBytesPerCycle + kLaunchCycles;
+}
+
+// The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves.
+inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, int multiprocessors) {
+  const WgmmaTileCost cost = wgmma_tile_cost(batch_rows);
   const int64_t slots = cost.ctas_per_multiprocessor * multiprocessors;
-  const int64_t ctas = plan.m_blocks * plan.strip_blocks * plan.splits;
-  int64_t cycles = (ctas + slots - 1) / slots * plan.tiles_per_split * cost.cycles_per_tile;
-  if (plan.splits > 1) {
-    // The partial sums (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at
-    // ~1.7 GHz. Against DRAM's rate (1500) the planner avoided splits that ran faster (H100,
-    // C++ benchmark: 6144 x 4096 at M = 256 41.5 -> 36.9 us, 4096 x 4096 at M = 64 14.3 -> 11.9,
-    // at M = 256 28.1 -> 24.4; slower: 5120 x 5120 at M = 512 62.3 -> 66.6, 28672 x 8192 at
-    // M = 17 85.2 -> 91.1).
-    constexpr int64_t kBytesPerCycle = 4000;
-    constexpr int64_t kLaunchCycles = 3000;   // the reduction kernel's launch and tail
-    cycles += 8 * plan.splits * m * padded_n / kBytesPerCycle + kLaunchCycles;
+  return (ctas + slots - 1) / slots * tiles * cost.cycles_per_tile;
+}
+
+// The estimated cycles of one wgmma plan: whole waves, plus the split sums when K is split, or the
+// tail's wave and sums.
+inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
+  const int64_t head_blocks = plan.strip_blocks - plan.tail_strip_blocks;
+  int64_t cycles =
+      wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * head_blocks * plan.splits, plan.tiles_per_split,
+                         multiprocessors);
+  if (plan.splits > 1) cycles += split_sums_cycles(plan.splits, m, padded_n);
+  if (plan.tail_strip_blocks > 0) {
+    cycles += wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
+                                 plan.tail_tiles_per_split, multiprocessors) +
+              kLaunchCycles + split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * kWgmmaWeightRows);
   }
   return cycles;
+}
+
+// The padded weight rows (columns of out) before the tail of a plan, and in it.
+inline int64_t head_columns(const FragmentMmPlan& plan) {
+  return (plan.strip_blocks - plan.tail_strip_blocks) * kWgmmaWeightRows;
+}
+
+// A plan without a K split whose CTAs fill one wave and part of a second, its second wave run
+// instead as a tail: the strip blocks past the first wave's CTAs in one launch of their own, K
+// split as many ways as one wave holds, so that the second wave costs a fraction of a whole one
+// (and its split sums). H100, C++ benchmark, us, without -> with the tail (256-row tile): M = 1024
+// 6144 x 4096 91.4 -> 82.2, 5120 x 5120 112.4 -> 85.4; M = 768 8192 x 8192 169.3 -> 142.8, 6144 x
+// 4096 89.9 -> 64.7, 8192 x 28672 598.8 -> 466.9; M = 640 8192 x 8192 184.0 -> 136.7; M = 1536
+// 4096 x 4096 93.0 -> 84.8. After two or more whole waves it gained less than the waves say, and
+// nothing on the weight that L2 does not hold (28672 x 8192, M = 384 / 512 / 640: 378 -> 351 /
+// 337 -> 339 / 530 -> 535; 6144 x 4096 at M = 1536 138.0 -> 116.3), so the tail follows one wave
+// only. Plans that overlap x's ordering (kMinOverlapBatchBlocks batch tiles or more) keep their
+// chunks instead. Returns false, leaving the plan as it was, where there is no such tail.
+inline bool set_tail(FragmentMmPlan& plan, int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
+  const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+  const int64_t ctas = plan.m_blocks * plan.strip_blocks;
+  if (plan.splits != 1 || plan.m_blocks >= kMinOverlapBatchBlocks || ctas <= slots || ctas > 2 * slots) return false;
+  const int64_t head_blocks = slots / plan.m_blocks;  // the first wave
+  if (head_blocks == 0) return false;
+  const int64_t tail_blocks = plan.strip_blocks - head_blocks;
+  const int64_t splits = std::min({slots / (tail_blocks * plan.m_blocks), max_splits_of(k_tiles), kMaxWgmmaSplits});
+  if (splits < 2) return false;
+  plan.tail_strip_blocks = tail_blocks;
+  plan.tail_tiles_per_split = (k_tiles + splits - 1) / splits;
+  plan.tail_splits = (k_tiles + plan.tail_tiles_per_split - 1) / plan.tail_tiles_per_split;
+  plan.partial_floats = plan.tail_splits * m * (padded_n - head_columns(plan));
+  return true;
 }
 
 // Batch tiles in each overlapped chunk but the last (which has the rest).
@@ -229,6 +284,12 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     if (plan.splits != splits) continue;  // the same split as a smaller count
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
+  }
+  FragmentMmPlan tail = plan;
+  set_splits(tail, 1, m, padded_n, k_tiles);
+  if (set_tail(tail, m, padded_n, k_tiles, multiprocessors)) {
+    const int64_t cycles = wgmma_cycles(tail, m, padded_n, multiprocessors);
+    if (cycles < best.second) best = {tail, cycles};
   }
   best.first.x_steps_bytes = x_by_tma(batch_rows) ? m * k_tiles * kFragmentK * 2 : 0;
   best.first.chunks = x_by_tma(batch_rows) && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <tuple>
 #include <utility>
 
 #include "expect.h"
@@ -72,7 +73,23 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     }
     EXPECT(plan.strip_blocks * kWgmmaWeightRows >= padded_n, CASE);
     EXPECT(plan.x_steps_bytes == (x_by_tma(plan.batch_rows) ? m * k_tiles * kFragmentK * 2 : 0), CASE);
-    EXPECT(plan.partial_floats == (plan.splits > 1 ? plan.splits * m * padded_n : 0), CASE);
+    if (plan.tail_strip_blocks > 0) {
+      // A split tail: after whole waves of the head's CTAs, the rest of the strip blocks in one
+      // wave of split CTAs, with partial sums for those columns only.
+      const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+      const int64_t head_ctas = (plan.strip_blocks - plan.tail_strip_blocks) * plan.m_blocks;
+      EXPECT(plan.splits == 1 && plan.chunks == 1 && plan.tail_strip_blocks < plan.strip_blocks, CASE);
+      EXPECT(head_ctas > 0 && plan.m_blocks * plan.strip_blocks > slots, CASE);
+      EXPECT(head_ctas <= (plan.m_blocks * plan.strip_blocks - 1) / slots * slots, CASE);
+      EXPECT(plan.tail_splits >= 2 && plan.tail_strip_blocks * plan.m_blocks * plan.tail_splits <= slots, CASE);
+      EXPECT(plan.tail_splits * plan.tail_tiles_per_split >= k_tiles, CASE);
+      EXPECT((plan.tail_splits - 1) * plan.tail_tiles_per_split < k_tiles, CASE);
+      EXPECT(head_columns(plan) < n && head_columns(plan) % kWgmmaWeightRows == 0, CASE);
+      EXPECT(plan.partial_floats == plan.tail_splits * m * (padded_n - head_columns(plan)), CASE);
+    } else {
+      EXPECT(plan.tail_splits == 0 && plan.tail_tiles_per_split == 0, CASE);
+      EXPECT(plan.partial_floats == (plan.splits > 1 ? plan.splits * m * padded_n : 0), CASE);
+    }
     EXPECT(partial_sums_offset(plan) % 256 == 0 && partial_sums_offset(plan) >= plan.x_steps_bytes, CASE);
   }
 #undef CASE
@@ -119,6 +136,20 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).batch_rows == 128, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).splits == 1, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
+  // A split tail where one whole wave leaves 0.45 of another: 6144 x 4096 at M = 1024 (192 CTAs of
+  // 256 rows), 132 CTAs whole, then the last 15 strip blocks' 60 CTAs in two K splits.
+  const sm90::FragmentMmPlan tailed = sm90::plan_fragment_mm(1024, 6144, 64, 132);
+  EXPECT(tailed.batch_rows == 256 && tailed.tail_strip_blocks == 15 && tailed.tail_splits == 2,
+         "6144 x 4096, M = 1024: batch tile %d, tail of %ld strip blocks in %ld splits", tailed.batch_rows,
+         long(tailed.tail_strip_blocks), long(tailed.tail_splits));
+  // The shapes of test_sm90_gemm.py's test_wgmma_split_tail: a tail for each batch tile.
+  for (const auto& [m, n, k_tiles, rows] : {std::tuple<int64_t, int64_t, int64_t, int>{1000, 6112, 65, 256},
+                                            {384, 14304, 64, 128},
+                                            {64, 38400, 17, 64}}) {
+    const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, n, k_tiles, 132);
+    EXPECT(plan.batch_rows == rows && plan.tail_strip_blocks > 0, "M = %ld, %ld x %ld tiles: batch tile %d, tail %ld",
+           long(m), long(n), long(k_tiles), plan.batch_rows, long(plan.tail_strip_blocks));
+  }
   // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
   // Eight batch rows a warp: four splits where about 32 warps a multiprocessor would ask for three.
