@@ -257,12 +257,14 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
 # A plan whose last wave runs as a split tail (gemm_plan.cuh's set_tail): the strip blocks of whole
 # waves in one launch, the rest in a second, split over K, whose sums the reduction kernel finishes
 # into out's last columns (rows of out longer than the tail's columns): the 256-row tile with N
-# not a multiple of 8 (the tail's last stores element by element) and K past whole tiles, the
-# 128-row tile, and the 64-row tile, which reads x itself. tests/cpp/test_gemm_plan.cu checks that
-# these shapes plan a tail.
+# not a multiple of 8 (the tail's last stores element by element) and K past whole tiles, after
+# one wave and after two, the 128-row tile, and the 64-row tile, which reads x itself.
+# tests/cpp/test_gemm_plan.cu checks that these shapes plan a tail.
 @requires_sm90
 @pytest.mark.parametrize(
-    ("m", "n", "k"), [(1000, 6100, 4112), (384, 14300, 4096), (64, 38400, 1040)], ids=["rows256", "rows128", "rows64"]
+    ("m", "n", "k"),
+    [(1000, 6100, 4112), (1536, 6100, 4112), (384, 14300, 4096), (64, 38400, 1040)],
+    ids=["rows256", "rows256-two-waves", "rows128", "rows64"],
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):

@@ -220,22 +220,22 @@ inline int64_t head_columns(const FragmentMmPlan& plan) {
   return (plan.strip_blocks - plan.tail_strip_blocks) * kWgmmaWeightRows;
 }
 
-// A plan without a K split whose CTAs fill one wave and part of a second, its second wave run
-// instead as a tail: the strip blocks past the first wave's CTAs in one launch of their own, K
-// split as many ways as one wave holds, so that the second wave costs a fraction of a whole one
-// (and its split sums). H100, C++ benchmark, us, without -> with the tail (256-row tile): M = 1024
-// 6144 x 4096 91.4 -> 82.2, 5120 x 5120 112.4 -> 85.4; M = 768 8192 x 8192 169.3 -> 142.8, 6144 x
-// 4096 89.9 -> 64.7, 8192 x 28672 598.8 -> 466.9; M = 640 8192 x 8192 184.0 -> 136.7; M = 1536
-// 4096 x 4096 93.0 -> 84.8. After two or more whole waves it gained less than the waves say, and
-// nothing on the weight that L2 does not hold (28672 x 8192, M = 384 / 512 / 640: 378 -> 351 /
-// 337 -> 339 / 530 -> 535; 6144 x 4096 at M = 1536 138.0 -> 116.3), so the tail follows one wave
-// only. Plans that overlap x's ordering (kMinOverlapBatchBlocks batch tiles or more) keep their
-// chunks instead. Returns false, leaving the plan as it was, where there is no such tail.
+// A plan without a K split whose CTAs fill w >= 1 whole waves and part of one more runs its last
+// wave as a tail instead: the strip blocks past the first w waves' CTAs as a launch of their own,
+// K split as many ways as one wave holds, so that the last wave costs a fraction of a whole one
+// (and its split sums). H100, C++ benchmark, us, without -> with the tail (256-row tile), after one
+// wave: M = 1024 6144 x 4096 91.4 -> 82.2, 5120 x 5120 112.4 -> 85.4; M = 768 8192 x 8192 169.3 ->
+// 142.8, 6144 x 4096 89.9 -> 64.7, 8192 x 28672 598.8 -> 466.9; M = 640 8192 x 8192 184.0 -> 136.7;
+// after several: M = 1536 6144 x 4096 137.0 -> 116.5, 6144 x 8192 263.8 -> 211.6; M = 1024 14336 x
+// 8192 361.9 -> 314.8; M = 512 12288 x 8192 168.1 -> 139.9, 28672 x 8192 361.2 -> 318.1 (on another
+// H100, 337 -> 339: the one shape where a tail has not gained every time). Plans that overlap x's
+// ordering (kMinOverlapBatchBlocks batch tiles or more) keep their chunks instead. Returns false,
+// leaving the plan as it was, where there is no such tail.
 inline bool set_tail(FragmentMmPlan& plan, int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
   const int64_t ctas = plan.m_blocks * plan.strip_blocks;
-  if (plan.splits != 1 || plan.m_blocks >= kMinOverlapBatchBlocks || ctas <= slots || ctas > 2 * slots) return false;
-  const int64_t head_blocks = slots / plan.m_blocks;  // the first wave
+  if (plan.splits != 1 || plan.m_blocks >= kMinOverlapBatchBlocks || ctas <= slots) return false;
+  const int64_t head_blocks = (ctas - 1) / slots * slots / plan.m_blocks;  // in whole waves
   if (head_blocks == 0) return false;
   const int64_t tail_blocks = plan.strip_blocks - head_blocks;
   const int64_t splits = std::min({slots / (tail_blocks * plan.m_blocks), max_splits_of(k_tiles), kMaxWgmmaSplits});

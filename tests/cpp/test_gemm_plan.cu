@@ -144,6 +144,7 @@ int main() {
          long(tailed.tail_strip_blocks), long(tailed.tail_splits));
   // The shapes of test_sm90_gemm.py's test_wgmma_split_tail: a tail for each batch tile.
   for (const auto& [m, n, k_tiles, rows] : {std::tuple<int64_t, int64_t, int64_t, int>{1000, 6112, 65, 256},
+                                            {1536, 6112, 65, 256},
                                             {384, 14304, 64, 128},
                                             {64, 38400, 17, 64}}) {
     const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, n, k_tiles, 132);
