@@ -131,8 +131,12 @@ bool run(const Options& options, Result& result) {
   int device = 0, multiprocessors = 0;
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
+  const auto wgmma_plan_of = [&](int batch_rows) {
+    const auto [plan, cycles] = nvfp4::sm90::wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+    return nvfp4::sm90::with_tail(plan, cycles, m, padded_n, k_tiles, multiprocessors);
+  };
   nvfp4::sm90::FragmentMmPlan plan =
-      options.batch_rows > 0 ? nvfp4::sm90::wgmma_plan(options.batch_rows, m, padded_n, k_tiles, multiprocessors).first
+      options.batch_rows > 0 ? wgmma_plan_of(options.batch_rows)
       : options.split_k_rows > 0
           ? nvfp4::sm90::split_k_plan(m, padded_n, k_tiles, multiprocessors, options.split_k_rows / 8)
           : nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);

@@ -270,7 +270,8 @@ inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
   return 1;
 }
 
-// The best wgmma plan for one batch tile over the split counts K allows, with its estimate.
+// The best wgmma plan for one batch tile over the split counts K allows, with its estimate; no
+// tail (with_tail adds one).
 inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, int64_t padded_n, int64_t k_tiles,
                                                      int multiprocessors) {
   FragmentMmPlan plan{};
@@ -285,17 +286,25 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  FragmentMmPlan tail = plan;
-  set_splits(tail, 1, m, padded_n, k_tiles);
-  if (set_tail(tail, m, padded_n, k_tiles, multiprocessors)) {
-    const int64_t cycles = wgmma_cycles(tail, m, padded_n, multiprocessors);
-    if (cycles < best.second) best = {tail, cycles};
-  }
   best.first.x_steps_bytes = x_by_tma(batch_rows) ? m * k_tiles * kFragmentK * 2 : 0;
   best.first.chunks = x_by_tma(batch_rows) && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks
                           ? overlap_chunks(best.first, multiprocessors)
                           : 1;
   return best;
+}
+
+// A wgmma plan (wgmma_plan's, estimated at `cycles`) with its last wave run as a split tail where
+// that is estimated to be cheaper (set_tail). The tail refines the plan of a batch tile chosen
+// without one: where the tail's estimate alone would have tipped the choice of tile, it ran slower
+// (H100, C++ benchmark, 28672 x 8192 at M = 320 / 384: the 256-row tile and a tail 378 / 360 us,
+// the 128-row tile without 345 / 341).
+inline FragmentMmPlan with_tail(const FragmentMmPlan& plan, int64_t cycles, int64_t m, int64_t padded_n,
+                                int64_t k_tiles, int multiprocessors) {
+  FragmentMmPlan tail = plan;
+  set_splits(tail, 1, m, padded_n, k_tiles);
+  const bool cheaper =
+      set_tail(tail, m, padded_n, k_tiles, multiprocessors) && wgmma_cycles(tail, m, padded_n, multiprocessors) < cycles;
+  return cheaper ? tail : plan;
 }
 
 // The split-K kernel's plan with 8 * n_tiles batch rows a warp (n_tiles 1 or 2).
@@ -323,7 +332,7 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
       const auto candidate = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
       if (candidate.second < best.second) best = candidate;
     }
-    return best.first;
+    return with_tail(best.first, best.second, m, padded_n, k_tiles, multiprocessors);
   }
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
 }

@@ -136,6 +136,11 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).batch_rows == 128, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).splits == 1, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
+  // The tail does not decide the batch tile: 28672 x 8192 at M = 384 keeps the 128-row tile's one
+  // launch.
+  const sm90::FragmentMmPlan untailed = sm90::plan_fragment_mm(384, 28672, 128, 132);
+  EXPECT(untailed.batch_rows == 128 && untailed.tail_strip_blocks == 0, "28672 x 8192, M = 384: batch tile %d, tail %ld",
+         untailed.batch_rows, long(untailed.tail_strip_blocks));
   // A split tail where one whole wave leaves 0.45 of another: 6144 x 4096 at M = 1024 (192 CTAs of
   // 256 rows), 132 CTAs whole, then the last 15 strip blocks' 60 CTAs in two K splits.
   const sm90::FragmentMmPlan tailed = sm90::plan_fragment_mm(1024, 6144, 64, 132);
@@ -145,7 +150,7 @@ int main() {
   // The shapes of test_sm90_gemm.py's test_wgmma_split_tail: a tail for each batch tile.
   for (const auto& [m, n, k_tiles, rows] : {std::tuple<int64_t, int64_t, int64_t, int>{1000, 6112, 65, 256},
                                             {1536, 6112, 65, 256},
-                                            {384, 14304, 64, 128},
+                                            {100, 38400, 17, 128},
                                             {64, 38400, 17, 64}}) {
     const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, n, k_tiles, 132);
     EXPECT(plan.batch_rows == rows && plan.tail_strip_blocks > 0, "M = %ld, %ld x %ld tiles: batch tile %d, tail %ld",
