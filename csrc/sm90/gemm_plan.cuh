@@ -180,8 +180,13 @@ constexpr int64_t kMinOverlapBatchBlocks = 16;
 // Most K splits the wgmma plan considers.
 constexpr int64_t kMaxWgmmaSplits = 16;
 
-// The cycles of a kernel launch and its tail beyond its waves' work.
+// The cycles of a kernel launch and its tail beyond its waves' work (the reduction kernel's).
 constexpr int64_t kLaunchCycles = 3000;
+// What a wave of wgmma CTAs costs beyond its K tiles: the intercept of one full wave's time over K
+// (H100: ~5 us for the 256-row tile, NOTES.md). Charged to a split tail's launch: without it the
+// planner gave a tail to short K, where it ran slower (H100, C++ benchmark, M = 100, 38400 x 1040:
+// 28.99 us without, 31.09 with a tail of 4 splits of 5 tiles).
+constexpr int64_t kWaveInterceptCycles = 9000;
 // What summing `splits` K splits of m x columns outputs costs beyond the multiply: the partial sums
 // (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at ~1.7 GHz. Against
 // DRAM's rate (1500) the planner avoided splits that ran faster (H100, C++ benchmark: 6144 x 4096
@@ -210,7 +215,7 @@ inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padde
   if (plan.tail_strip_blocks > 0) {
     cycles += wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
                                  plan.tail_tiles_per_split, multiprocessors) +
-              kLaunchCycles + split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * kWgmmaWeightRows);
+              kWaveInterceptCycles + split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * kWgmmaWeightRows);
   }
   return cycles;
 }

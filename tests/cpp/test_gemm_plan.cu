@@ -150,8 +150,8 @@ int main() {
   // The shapes of test_sm90_gemm.py's test_wgmma_split_tail: a tail for each batch tile.
   for (const auto& [m, n, k_tiles, rows] : {std::tuple<int64_t, int64_t, int64_t, int>{1000, 6112, 65, 256},
                                             {1536, 6112, 65, 256},
-                                            {100, 38400, 17, 128},
-                                            {64, 38400, 17, 64}}) {
+                                            {100, 38400, 33, 128},
+                                            {64, 38400, 33, 64}}) {
     const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, n, k_tiles, 132);
     EXPECT(plan.batch_rows == rows && plan.tail_strip_blocks > 0, "M = %ld, %ld x %ld tiles: batch tile %d, tail %ld",
            long(m), long(n), long(k_tiles), plan.batch_rows, long(plan.tail_strip_blocks));
