@@ -72,3 +72,12 @@ def test_gemm_plan_checks_run(ctest_output: str):
     if not lines:
         pytest.skip("CMake found no CUDA compiler: the planning test is not built")
     assert "Passed" in lines[0], ctest_output
+
+
+def test_sm100_scale_layout_checks_run(ctest_output: str):
+    """The SM100 GEMM's block-scale layouts against DESIGN.md section 2 (tests/cpp/test_sm100_scale_layout.cu)
+    run wherever a CUDA compiler is found: no Blackwell GPU is needed."""
+    lines = ctest_lines(ctest_output, "test_sm100_scale_layout")
+    if not lines:
+        pytest.skip("CMake found no CUDA compiler: the layout test is not built")
+    assert "Passed" in lines[0], ctest_output

@@ -1,0 +1,77 @@
+// Host-only test of the SM100 NVFP4 GEMM's block-scale layouts (no GPU needed): for every kernel
+// configuration of csrc/sm100/fp4_gemm_traits.cuh, CUTLASS's own layouts of the scales of A and B
+// (Sm1xxBlkScaledConfig::tile_atom_to_shape_SFA / SFB of those exact types) put the scale of every
+// row and every K block at the byte that nvfp4::swizzled_scale_offset (DESIGN.md section 2) gives,
+// for all 16 values of the block, over a grid of shapes with rows and K blocks past whole tiles;
+// and span exactly the padded [roundup(rows, 128), roundup(K / 16, 4)] bytes that the project's
+// swizzled scales hold. Run by ctest.
+
+#include <cutlass/bfloat16.h>
+#include <cutlass/half.h>
+
+#include <cstdint>
+#include <cstdio>
+
+#include "expect.h"
+#include "nvfp4/layout.h"
+#include "sm100/fp4_gemm_traits.cuh"
+
+namespace {
+
+// Every (row, K value) of a rows x k operand: `layout` maps (row, k, batch 0) to the scale's byte.
+template <typename Layout>
+void check_scales(const char* config, const char* operand, const Layout& layout, int64_t rows, int64_t k) {
+  const int64_t scale_cols = k / nvfp4::kBlockSize;
+  const int64_t padded_cols = nvfp4::round_up(scale_cols, nvfp4::kSwizzleTileCols);
+  const int64_t padded_rows = nvfp4::round_up(rows, nvfp4::kSwizzleTileRows);
+  EXPECT(int64_t(cute::cosize(cute::filter_zeros(layout))) == padded_rows * padded_cols, "%s %s rows=%ld k=%ld: %ld bytes",
+         config, operand, long(rows), long(k), long(cute::cosize(cute::filter_zeros(layout))));
+  int mismatches = 0;
+  const int64_t values[] = {0, 7, nvfp4::kBlockSize - 1};  // a block's values share its scale
+  for (int64_t row = 0; row < rows; ++row) {
+    for (int64_t col = 0; col < scale_cols; ++col) {
+      const int64_t expected = nvfp4::swizzled_scale_offset<int64_t>(row, col, padded_cols);
+      for (const int64_t value : values) {
+        const int64_t actual = layout(cute::make_coord(int(row), int(col * nvfp4::kBlockSize + value), 0));
+        if (actual != expected && ++mismatches <= 3) {
+          EXPECT(actual == expected, "%s %s rows=%ld k=%ld: row %ld, K block %ld, value %ld at byte %ld, expected %ld",
+                 config, operand, long(rows), long(k), long(row), long(col), long(value), long(actual), long(expected));
+        }
+      }
+    }
+  }
+  EXPECT(mismatches == 0, "%s %s rows=%ld k=%ld: %d mismatches", config, operand, long(rows), long(k), mismatches);
+}
+
+template <typename Traits>
+int check_config(const char* config) {
+  using ScaleConfig = typename Traits::ScaleConfig;
+  int shapes = 0;
+  for (const int rows_a : {1, 100, 127, 128, 129, 200, 256, 300, 1000}) {
+    for (const int rows_b : {32, 96, 160, 4000}) {
+      for (const int k : {32, 64, 96, 160, 224, 320, 1056, 4128}) {  // K a multiple of 32 (CUTLASS's alignment)
+        const auto problem = cute::make_shape(rows_a, rows_b, k, 1);
+        check_scales(config, "A", ScaleConfig::tile_atom_to_shape_SFA(problem), rows_a, k);
+        check_scales(config, "B", ScaleConfig::tile_atom_to_shape_SFB(problem), rows_b, k);
+        ++shapes;
+      }
+    }
+  }
+  return shapes;
+}
+
+}  // namespace
+
+int main() {
+  using namespace nvfp4::sm100;
+  int shapes = 0;
+  shapes += check_config<Fp4Gemm1Sm128x128<cutlass::bfloat16_t>>("1-SM 128x128x256, bf16");
+  shapes += check_config<Fp4Gemm1Sm128x128<cutlass::half_t>>("1-SM 128x128x256, fp16");
+  shapes += check_config<Fp4Gemm2Sm256x128<cutlass::bfloat16_t>>("2-SM 256x128x256, bf16");
+  shapes += check_config<Fp4Gemm2Sm256x128<cutlass::half_t>>("2-SM 256x128x256, fp16");
+  shapes += check_config<Fp4Gemm2Sm256x256<cutlass::bfloat16_t>>("2-SM 256x256x256, bf16");
+  shapes += check_config<Fp4Gemm2Sm256x256<cutlass::half_t>>("2-SM 256x256x256, fp16");
+  const int failures = nvfp4::testing::failures;
+  std::printf("%d shapes checked (A and B scales of each), %d failures\n", shapes, failures);
+  return failures == 0 ? 0 : 1;
+}
