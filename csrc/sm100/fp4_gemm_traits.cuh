@@ -41,7 +41,7 @@ struct Fp4GemmTraits {
   using Fusion = cutlass::epilogue::fusion::PerColLinCombPerColBiasEltAct<
       cutlass::epilogue::thread::Identity, ElementOut, float, ElementOut, ElementOut, float>;
   using CollectiveEpilogue = typename cutlass::epilogue::collective::CollectiveBuilder<
-      cutlass::arch::Sm100, cutlass::arch::OpClassTensorOp, MmaTileShape, ClusterShape,
+      cutlass::arch::Sm100, cutlass::arch::OpClassBlockScaledTensorOp, MmaTileShape, ClusterShape,
       cutlass::epilogue::collective::EpilogueTileAuto, float, float, void, LayoutOut, kAlignmentOut, ElementOut,
       LayoutOut, kAlignmentOut, EpilogueSchedule, Fusion>::CollectiveOp;
   using CollectiveMainloop = typename cutlass::gemm::collective::CollectiveBuilder<
