@@ -74,10 +74,10 @@ def test_gemm_plan_checks_run(ctest_output: str):
     assert "Passed" in lines[0], ctest_output
 
 
-def test_sm100_scale_layout_checks_run(ctest_output: str):
-    """The SM100 GEMM's block-scale layouts against DESIGN.md section 2 (tests/cpp/test_sm100_scale_layout.cu)
-    run wherever a CUDA compiler is found: no Blackwell GPU is needed."""
-    lines = ctest_lines(ctest_output, "test_sm100_scale_layout")
+def test_sm100_gemm_host_checks_run(ctest_output: str):
+    """The SM100 GEMM's block-scale layouts against DESIGN.md section 2 and its can_implement
+    (tests/cpp/test_sm100_gemm_host.cu) run wherever a CUDA compiler is found: no Blackwell GPU is needed."""
+    lines = ctest_lines(ctest_output, "test_sm100_gemm_host")
     if not lines:
-        pytest.skip("CMake found no CUDA compiler: the layout test is not built")
+        pytest.skip("CMake found no CUDA compiler: the SM100 host test is not built")
     assert "Passed" in lines[0], ctest_output

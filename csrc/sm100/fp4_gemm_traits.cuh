@@ -10,7 +10,7 @@
 // The epilogue computes alpha * acc + bias in fp32: alpha a device scalar broadcast to every column
 // or one value a column, the bias one value a column (or none).
 //
-// Torch-free: the host-only layout test (tests/cpp/test_sm100_scale_layout.cu) evaluates these
+// Torch-free: the host-only test (tests/cpp/test_sm100_gemm_host.cu) evaluates these
 // exact types.
 #pragma once
 
@@ -27,9 +27,10 @@ namespace nvfp4::sm100 {
 
 // One GEMM configuration: the output type, the MMA tile (M, N, K) of one MMA (128 rows on one SM,
 // 256 on a pair of SMs), the cluster, and the mainloop and epilogue schedules that go with them.
-template <typename ElementOut, typename MmaTileShape, typename ClusterShape, typename MainloopSchedule,
+template <typename ElementOut_, typename MmaTileShape, typename ClusterShape, typename MainloopSchedule,
           typename EpilogueSchedule>
 struct Fp4GemmTraits {
+  using ElementOut = ElementOut_;
   using ElementAB = cutlass::nv_float4_t<cutlass::float_e2m1_t>;
   using LayoutA = cutlass::layout::RowMajor;
   using LayoutB = cutlass::layout::ColumnMajor;

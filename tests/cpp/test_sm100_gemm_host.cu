@@ -1,20 +1,25 @@
-// Host-only test of the SM100 NVFP4 GEMM's block-scale layouts (no GPU needed): for every kernel
-// configuration of csrc/sm100/fp4_gemm_traits.cuh, CUTLASS's own layouts of the scales of A and B
-// (Sm1xxBlkScaledConfig::tile_atom_to_shape_SFA / SFB of those exact types) put the scale of every
-// row and every K block at the byte that nvfp4::swizzled_scale_offset (DESIGN.md section 2) gives,
-// for all 16 values of the block, over a grid of shapes with rows and K blocks past whole tiles;
-// and span exactly the padded [roundup(rows, 128), roundup(K / 16, 4)] bytes that the project's
-// swizzled scales hold. Run by ctest.
+// Host-only test of the SM100 NVFP4 GEMM (no GPU needed), for every kernel configuration of
+// csrc/sm100/fp4_gemm_traits.cuh and both output types:
+// - CUTLASS's own layouts of the scales of A and B (Sm1xxBlkScaledConfig::tile_atom_to_shape_SFA /
+//   SFB of those exact types) put the scale of every row and every K block at the byte that
+//   nvfp4::swizzled_scale_offset (DESIGN.md section 2) gives, for all 16 values of the block, over
+//   a grid of shapes with rows and K blocks past whole tiles, and span exactly the padded
+//   [roundup(rows, 128), roundup(K / 16, 4)] bytes that the project's swizzled scales hold;
+// - CUTLASS's can_implement accepts the arguments that make_arguments (fp4_gemm_run.cuh) builds for
+//   K a multiple of 32 and N of 8, with one alpha or one a column, with a bias or without, and
+//   rejects the others.
+// Run by ctest.
 
 #include <cutlass/bfloat16.h>
 #include <cutlass/half.h>
 
 #include <cstdint>
 #include <cstdio>
+#include <tuple>
 
 #include "expect.h"
 #include "nvfp4/layout.h"
-#include "sm100/fp4_gemm_traits.cuh"
+#include "sm100/fp4_gemm_run.cuh"
 
 namespace {
 
@@ -43,8 +48,34 @@ void check_scales(const char* config, const char* operand, const Layout& layout,
   EXPECT(mismatches == 0, "%s %s rows=%ld k=%ld: %d mismatches", config, operand, long(rows), long(k), mismatches);
 }
 
+// can_implement of the arguments for an m x n x k call (device pointers that are never used: the
+// check reads shapes and strides only).
+template <typename Traits>
+void check_can_implement(const char* config, int m, int n, int k, bool accepted) {
+  using Out = typename Traits::ElementOut;
+  void* const device = reinterpret_cast<void*>(uintptr_t{1} << 20);
+  for (const bool per_column : {false, true}) {
+    for (const bool with_bias : {false, true}) {
+      const nvfp4::sm100::Fp4GemmProblem<Out> problem{
+          m, n, k, device, device, device, device, static_cast<const float*>(device), per_column,
+          with_bias ? static_cast<const Out*>(device) : nullptr, static_cast<Out*>(device)};
+      const auto arguments = nvfp4::sm100::make_arguments<Traits>(problem, 0, 148);
+      const cutlass::Status status = Traits::Gemm::can_implement(arguments);
+      EXPECT((status == cutlass::Status::kSuccess) == accepted, "%s m=%d n=%d k=%d alpha per column %d bias %d: %s",
+             config, m, n, k, int(per_column), int(with_bias), cutlass::cutlassGetStatusString(status));
+    }
+  }
+}
+
 template <typename Traits>
 int check_config(const char* config) {
+  // K a multiple of 32 and N of 8 (16-byte rows of codes and of the output), whatever M.
+  for (const auto& [m, n, k] : {std::tuple{1, 32, 64}, std::tuple{127, 96, 32}, std::tuple{1000, 4000, 4128}}) {
+    check_can_implement<Traits>(config, m, n, k, true);
+  }
+  for (const auto& [m, n, k] : {std::tuple{1, 32, 80}, std::tuple{100, 4000, 4112}, std::tuple{100, 100, 64}}) {
+    check_can_implement<Traits>(config, m, n, k, false);
+  }
   using ScaleConfig = typename Traits::ScaleConfig;
   int shapes = 0;
   for (const int rows_a : {1, 100, 127, 128, 129, 200, 256, 300, 1000}) {
@@ -72,6 +103,8 @@ int main() {
   shapes += check_config<Fp4Gemm2Sm256x256<cutlass::bfloat16_t>>("2-SM 256x256x256, bf16");
   shapes += check_config<Fp4Gemm2Sm256x256<cutlass::half_t>>("2-SM 256x256x256, fp16");
   const int failures = nvfp4::testing::failures;
-  std::printf("%d shapes checked (A and B scales of each), %d failures\n", shapes, failures);
+  std::printf("%d shapes' scale layouts (A and B) and 6 configurations' can_implement over 24 argument sets each "
+              "checked, %d failures\n",
+              shapes, failures);
   return failures == 0 ? 0 : 1;
 }
