@@ -81,3 +81,33 @@ def test_sm100_gemm_host_checks_run(ctest_output: str):
     if not lines:
         pytest.skip("CMake found no CUDA compiler: the SM100 host test is not built")
     assert "Passed" in lines[0], ctest_output
+
+
+def cuobjdump() -> str | None:
+    """cuobjdump from the CUDA toolkit, else the copy Triton ships."""
+    found = shutil.which("cuobjdump")
+    if found:
+        return found
+    try:
+        import triton
+    except ImportError:
+        return None
+    bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    return str(bundled) if bundled.exists() else None
+
+
+def test_sm100_gemm_kernels_use_the_block_scaled_fp4_mma(cmake_build: Path):
+    """Every SM100 GEMM kernel of the C++ benchmark (the configurations of csrc/sm100/fp4_gemm_traits.cuh)
+    holds UTCOMMA.4X, the block-scaled FP4 tcgen05.mma (UTCOMMA.2CTA.4X in the kernels whose MMA
+    spans a pair of SMs): a build that silently lost it fails here, without a Blackwell GPU."""
+    binary = cmake_build / "bench_fp4_gemm_sm100"
+    if not binary.exists():
+        pytest.skip("CMake found no CUDA compiler: the SM100 benchmark is not built")
+    tool = cuobjdump()
+    assert tool, "cuobjdump is needed (the CUDA toolkit's, or Triton's)"
+    sass = subprocess.run([tool, "-sass", str(binary)], check=True, capture_output=True, text=True).stdout
+    kernels = re.split(r"\n\s*Function : ", sass)[1:]
+    gemms = [kernel for kernel in kernels if "GemmUniversal" in kernel.split("\n", 1)[0]]
+    assert len(gemms) == 3, f"expected the 3 configurations' kernels, found {len(gemms)}"
+    for gemm in gemms:
+        assert re.search(r"\bUTCOMMA(\.2CTA)?\.4X\b", gemm), gemm.split("\n", 1)[0]
