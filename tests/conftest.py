@@ -1,7 +1,10 @@
 """Shared helpers of the test suite: input generators, equality in the sense DESIGN.md gives it,
-and the GPU skip marker."""
+the GPU skip marker, and where cuobjdump is."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -85,3 +88,16 @@ def run_opcheck(op, args: tuple, kwargs: dict | None = None) -> None:
         assert_only_declared_outputs_change(op, args, kwargs)
     utils = tuple(u for u in ALL_UTILS if not (has_float8 and u == "test_schema"))
     torch.library.opcheck(op, args, kwargs, test_utils=utils)
+
+
+def cuobjdump() -> str | None:
+    """cuobjdump from the CUDA toolkit, else the copy Triton ships with torch."""
+    found = shutil.which("cuobjdump")
+    if found:
+        return found
+    try:
+        import triton
+    except ImportError:
+        return None
+    bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
+    return str(bundled) if bundled.exists() else None

@@ -3,32 +3,18 @@ the architecture modules, build_info() and the command line."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import requires_cuda
+from conftest import cuobjdump, requires_cuda
 
 import nvfp4
 from nvfp4 import _build
 
 PACKAGE = Path(nvfp4.__file__).parent
-
-
-def cuobjdump() -> str | None:
-    """cuobjdump from the CUDA toolkit, else the copy Triton ships with torch."""
-    found = shutil.which("cuobjdump")
-    if found:
-        return found
-    try:
-        import triton
-    except ImportError:
-        return None
-    bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    return str(bundled) if bundled.exists() else None
 
 
 def module_file(module: str) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import cuobjdump
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,19 +82,6 @@ def test_sm100_gemm_host_checks_run(ctest_output: str):
     if not lines:
         pytest.skip("CMake found no CUDA compiler: the SM100 host test is not built")
     assert "Passed" in lines[0], ctest_output
-
-
-def cuobjdump() -> str | None:
-    """cuobjdump from the CUDA toolkit, else the copy Triton ships."""
-    found = shutil.which("cuobjdump")
-    if found:
-        return found
-    try:
-        import triton
-    except ImportError:
-        return None
-    bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
-    return str(bundled) if bundled.exists() else None
 
 
 def test_sm100_gemm_kernels_use_the_block_scaled_fp4_mma(cmake_build: Path):

@@ -234,15 +234,8 @@ def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
 
 
-# The wgmma kernel's 128-row batch tile (x by TMA, two CTAs a multiprocessor) against the
-# reference, with a K split and without, rows and N past whole tiles, K past whole 64-wide tiles,
-# per-column alpha and a bias. tests/cpp/test_gemm_plan.cu checks that these shapes plan that tile.
-@requires_sm90
-@pytest.mark.parametrize(
-    ("m", "n", "k"), [(97, 6144, 4096), (113, 4000, 4112), (300, 9000, 208)], ids=["split5", "split_k4112", "whole"]
-)
-@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
-def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
+def check_with_per_column_alpha_and_bias(m: int, n: int, k: int, dtype: torch.dtype):
+    """The op on fresh random x and weight, per-column alpha and a bias, against the reference."""
     packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
     generator = torch.Generator(device="cuda").manual_seed(m + k)
     x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
@@ -252,6 +245,18 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
     expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
     assert torch.isfinite(out).all()
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+
+
+# The wgmma kernel's 128-row batch tile (x by TMA, two CTAs a multiprocessor) against the
+# reference, with a K split and without, rows and N past whole tiles, K past whole 64-wide tiles,
+# per-column alpha and a bias. tests/cpp/test_gemm_plan.cu checks that these shapes plan that tile.
+@requires_sm90
+@pytest.mark.parametrize(
+    ("m", "n", "k"), [(97, 6144, 4096), (113, 4000, 4112), (300, 9000, 208)], ids=["split5", "split_k4112", "whole"]
+)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
+    check_with_per_column_alpha_and_bias(m, n, k, dtype)
 
 
 # A plan whose last wave runs as a split tail (gemm_plan.cuh's set_tail): the strip blocks of whole
@@ -268,15 +273,7 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):
-    packed, scale, gs_w = checkpoint_weight(n, k, seed=m + k, device="cuda")
-    generator = torch.Generator(device="cuda").manual_seed(m + k)
-    x = torch.randn(m, k, generator=generator, device="cuda").to(dtype)
-    alpha = ((1.0 / gs_w) * (torch.rand(n, generator=generator, device="cuda") + 0.5)).float()
-    bias = torch.randn(n, generator=generator, device="cuda").to(dtype)
-    out = run_gemm(x, packed, scale, n, alpha, bias)
-    expected = reference.scaled_fp4_mm(x, packed, scale, alpha, bias)
-    assert torch.isfinite(out).all()
-    assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+    check_with_per_column_alpha_and_bias(m, n, k, dtype)
 
 
 # W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;

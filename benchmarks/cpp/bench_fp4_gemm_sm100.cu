@@ -31,6 +31,7 @@
 
 #include "command_line.h"
 #include "cuda_timing.h"
+#include "gemm_bench.h"
 #include "nvfp4/format.h"
 #include "nvfp4/layout.h"
 #include "sm100/fp4_gemm_run.cuh"
@@ -178,16 +179,10 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaDeviceSynchronize());
 
   // The CPU product of the first, middle and last rows, in double.
-  std::vector<int> checked_rows;
-  for (const int row : {0, 1, m / 2, m - 2, m - 1}) {
-    if (row >= 0 && row < m && std::find(checked_rows.begin(), checked_rows.end(), row) == checked_rows.end()) {
-      checked_rows.push_back(row);
-    }
-  }
   std::vector<Out> out(size_t(m) * n);
   CHECK_CUDA(cudaMemcpy(out.data(), device_out, out.size() * sizeof(Out), cudaMemcpyDeviceToHost));
   double error = 0, norm = 0;
-  for (const int row : checked_rows) {
+  for (const int64_t row : checked_rows(m)) {
     for (int column = 0; column < n; ++column) {
       double sum = 0;
       for (int i = 0; i < k; ++i) sum += a.value(row, i) * b.value(column, i);
@@ -202,25 +197,13 @@ bool run(const Options& options, Result& result) {
   result.passed = result.relative_error <= 5e-3;  // NaN (an unwritten output) fails too
 
   if (options.iterations > 0) {
-    // Copies of B, at least kRotatingBytes in all, used in turn.
-    constexpr size_t kRotatingBytes = size_t{200} << 20;
-    const size_t copy_bytes = b.codes.size() + b.scales.size();
-    const size_t copies = std::max<size_t>(1, (kRotatingBytes + copy_bytes - 1) / copy_bytes);
-    std::vector<uint8_t*> rotation(copies, nullptr);
-    for (uint8_t*& copy : rotation) {
-      CHECK_CUDA(cudaMalloc(&copy, copy_bytes));
-      CHECK_CUDA(cudaMemcpy(copy, device_b, b.codes.size(), cudaMemcpyDeviceToDevice));
-      CHECK_CUDA(cudaMemcpy(copy + b.codes.size(), device_sfb, b.scales.size(), cudaMemcpyDeviceToDevice));
-    }
-    size_t next = 0;
+    RotatingCopies weights;
+    if (!weights.make(device_b, b.codes.size(), device_sfb, b.scales.size())) return false;
     auto launch = [&](cudaStream_t stream) {
-      const uint8_t* copy = rotation[next];
-      next = (next + 1) % copies;
-      return launch_with(copy, copy + b.codes.size(), stream);
+      const uint8_t* codes = weights.next_codes();
+      return launch_with(codes, weights.scales_of(codes), stream);
     };
-    const bool timed = time_graph(launch, options.iterations, result.avg_runtime_us);
-    for (uint8_t* copy : rotation) cudaFree(copy);
-    if (!timed) return false;
+    if (!time_graph(launch, options.iterations, result.avg_runtime_us)) return false;
   }
   for (void* pointer : {device_a, device_b, device_sfa, device_sfb, static_cast<void*>(device_alpha),
                         static_cast<void*>(device_bias), static_cast<void*>(device_out), workspace}) {
@@ -235,17 +218,7 @@ int main(int argc, char** argv) {
     options.print_usage();
     return options.help ? 0 : 1;
   }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("bench_fp4_gemm_sm100: no CUDA GPU here. Nothing to run.\n");
-    return 0;
-  }
-  cudaDeviceProp props{};
-  if (cudaGetDeviceProperties(&props, 0) != cudaSuccess || props.major != 10) {
-    std::printf("bench_fp4_gemm_sm100: the kernels are for compute capability 10.x; %s is %d.%d. Nothing to run.\n",
-                props.name, props.major, props.minor);
-    return 0;
-  }
+  if (!gpu_has_major("bench_fp4_gemm_sm100", 10)) return 0;
   using Out = cutlass::bfloat16_t;
   Result result;
   const bool ran = options.config == "1sm_128x128"   ? run<nvfp4::sm100::Fp4Gemm1Sm128x128<Out>>(options, result)

@@ -31,6 +31,7 @@
 
 #include "command_line.h"
 #include "cuda_timing.h"
+#include "gemm_bench.h"
 #include "nvfp4/fragment_layout.h"
 #include "sm90/fragment_gemm.cuh"
 
@@ -196,12 +197,7 @@ bool run(const Options& options, Result& result) {
 
   // The CPU product of a few rows across the batch (first, middle, last: the first and the last
   // chunk of an overlapped plan among them), in double.
-  std::vector<int64_t> checked_rows;
-  for (const int64_t row : {int64_t{0}, int64_t{1}, m / 2, m - 2, m - 1}) {
-    if (row >= 0 && row < m && std::find(checked_rows.begin(), checked_rows.end(), row) == checked_rows.end()) {
-      checked_rows.push_back(row);
-    }
-  }
+  const std::vector<int64_t> rows = checked_rows(m);
   std::vector<__nv_bfloat16> out(m * n);
   CHECK_CUDA(cudaMemcpy(out.data(), device_out, out.size() * sizeof(__nv_bfloat16), cudaMemcpyDeviceToHost));
   std::vector<double> decoded(k);
@@ -211,7 +207,7 @@ bool run(const Options& options, Result& result) {
       decoded[i] = double(nvfp4::e2m1_to_float(nvfp4::fragment_code(weight.data(), k_tiles, column, i))) *
                    nvfp4::e4m3_to_float(nvfp4::fragment_scale(weight_scale.data(), k_tiles, column, i));
     }
-    for (const int64_t row : checked_rows) {
+    for (const int64_t row : rows) {
       double sum = 0;
       for (int64_t i = 0; i < k; ++i) sum += double(__bfloat162float(x[row * k + i])) * decoded[i];
       const double expected = alpha * sum, actual = __bfloat162float(out[row * n + column]);
@@ -223,28 +219,16 @@ bool run(const Options& options, Result& result) {
   result.passed = result.relative_error <= 5e-3;  // NaN (an unwritten output) fails too
 
   if (options.iterations > 0) {
-    // Copies of the weight, at least kRotatingBytes in all, used in turn.
-    constexpr size_t kRotatingBytes = size_t{200} << 20;
-    const size_t copy_bytes = weight.size() + weight_scale.size();
-    const size_t copies = std::max<size_t>(1, (kRotatingBytes + copy_bytes - 1) / copy_bytes);
-    std::vector<uint8_t*> rotation(copies, nullptr);
-    for (uint8_t*& copy : rotation) {
-      CHECK_CUDA(cudaMalloc(&copy, copy_bytes));
-      CHECK_CUDA(cudaMemcpy(copy, device_weight, weight.size(), cudaMemcpyDeviceToDevice));
-      CHECK_CUDA(cudaMemcpy(copy + weight.size(), device_scale, weight_scale.size(), cudaMemcpyDeviceToDevice));
-    }
-    size_t next = 0;
+    RotatingCopies weights;
+    if (!weights.make(device_weight, weight.size(), device_scale, weight_scale.size())) return false;
     auto launch = [&](cudaStream_t stream) {
       if (options.x_order_only) {
         return nvfp4::sm90::launch_x_step_order(device_x, m, k, k_tiles, workspace, multiprocessors, stream);
       }
-      const uint8_t* copy = rotation[next];
-      next = (next + 1) % copies;
-      return launch_with(copy, copy + weight.size(), stream);
+      const uint8_t* codes = weights.next_codes();
+      return launch_with(codes, weights.scales_of(codes), stream);
     };
-    const bool timed = time_graph(launch, options.iterations, result.avg_runtime_us);
-    for (uint8_t* copy : rotation) cudaFree(copy);
-    if (!timed) return false;
+    if (!time_graph(launch, options.iterations, result.avg_runtime_us)) return false;
   }
   for (void* pointer : {static_cast<void*>(device_x), static_cast<void*>(device_out), static_cast<void*>(device_weight),
                         static_cast<void*>(device_scale), static_cast<void*>(device_alpha),
@@ -260,17 +244,7 @@ int main(int argc, char** argv) {
     options.print_usage();
     return options.help ? 0 : 1;
   }
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("bench_fragment_mm: no CUDA GPU here; nothing to run.\n");
-    return 0;
-  }
-  cudaDeviceProp props{};
-  if (cudaGetDeviceProperties(&props, 0) != cudaSuccess || props.major != 9) {
-    std::printf("bench_fragment_mm: the kernel is for compute capability 9.x; %s is %d.%d. Nothing to run.\n",
-                props.name, props.major, props.minor);
-    return 0;
-  }
+  if (!gpu_has_major("bench_fragment_mm", 9)) return 0;
   Result result;
   if (!run(options, result)) return 1;
   std::printf("  Disposition: %s (relative error %.2e on rows across the batch)\n", result.passed ? "Passed" : "Failed",
