@@ -1,5 +1,6 @@
 // How a call of the Hopper GEMM is cut up (torch-free, host code): which kernel, batch tile, K
-// splits and source of x, from the shape and the multiprocessor count. Each choice carries the
+// splits (for the whole call or for a tail of its last wave) and source of x, from the shape and
+// the multiprocessor count. Each choice carries the
 // H100 measurements behind it; tests/cpp/test_gemm_plan.cu checks the plans over a grid of shapes.
 // fragment_gemm.cuh launches a plan.
 #pragma once
@@ -220,7 +221,7 @@ inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padde
   return cycles;
 }
 
-// The padded weight rows (columns of out) before the tail of a plan, and in it.
+// The padded weight rows (columns of out) before a plan's tail: all of them without one.
 inline int64_t head_columns(const FragmentMmPlan& plan) {
   return (plan.strip_blocks - plan.tail_strip_blocks) * kWgmmaWeightRows;
 }
