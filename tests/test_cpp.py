@@ -75,27 +75,37 @@ def test_gemm_plan_checks_run(ctest_output: str):
     assert "Passed" in lines[0], ctest_output
 
 
-def test_sm100_gemm_host_checks_run(ctest_output: str):
-    """The SM100 GEMM's block-scale layouts against DESIGN.md section 2 and its can_implement
-    (tests/cpp/test_sm100_gemm_host.cu) run wherever a CUDA compiler is found: no Blackwell GPU is needed."""
-    lines = ctest_lines(ctest_output, "test_sm100_gemm_host")
+def test_sm1xx_gemm_host_checks_run(ctest_output: str):
+    """The Blackwell GEMM's block-scale layouts against DESIGN.md section 2 and its can_implement
+    (tests/cpp/test_sm1xx_gemm_host.cu) run wherever a CUDA compiler is found: no Blackwell GPU is needed."""
+    lines = ctest_lines(ctest_output, "test_sm1xx_gemm_host")
     if not lines:
-        pytest.skip("CMake found no CUDA compiler: the SM100 host test is not built")
+        pytest.skip("CMake found no CUDA compiler: the Blackwell host test is not built")
     assert "Passed" in lines[0], ctest_output
 
 
-def test_sm100_gemm_kernels_use_the_block_scaled_fp4_mma(cmake_build: Path):
-    """Every SM100 GEMM kernel of the C++ benchmark (the configurations of csrc/sm100/fp4_gemm_traits.cuh)
-    holds UTCOMMA.4X, the block-scaled FP4 tcgen05.mma (UTCOMMA.2CTA.4X in the kernels whose MMA
-    spans a pair of SMs): a build that silently lost it fails here, without a Blackwell GPU."""
-    binary = cmake_build / "bench_fp4_gemm_sm100"
+# Each Blackwell benchmark's GEMM kernels (the configurations of csrc/sm100/fp4_gemm_configs.cuh and
+# csrc/sm120/fp4_gemm_configs.cuh) and the block-scaled FP4 MMA each must hold in SASS: the
+# tcgen05.mma on SM100 (its .2CTA form where the MMA spans a pair of SMs), the warp-level
+# m16n8k64 MMA with E4M3 scales on SM120.
+FP4_MMA = {
+    "bench_fp4_gemm_sm100": (3, r"\bUTCOMMA(\.2CTA)?\.4X\b"),
+    "bench_fp4_gemm_sm120": (2, r"\bOMMA\.SF\.16864\.F32\.E2M1\.E2M1\.UE4M3\.4X\b"),
+}
+
+
+@pytest.mark.parametrize("program", sorted(FP4_MMA))
+def test_blackwell_gemm_kernels_use_the_block_scaled_fp4_mma(cmake_build: Path, program: str):
+    """A build that silently lost the FP4 tensor-core instruction fails here, without a Blackwell GPU."""
+    binary = cmake_build / program
     if not binary.exists():
-        pytest.skip("CMake found no CUDA compiler: the SM100 benchmark is not built")
+        pytest.skip(f"CMake found no CUDA compiler: {program} is not built")
     tool = cuobjdump()
     assert tool, "cuobjdump is needed (the CUDA toolkit's, or Triton's)"
     sass = subprocess.run([tool, "-sass", str(binary)], check=True, capture_output=True, text=True).stdout
     kernels = re.split(r"\n\s*Function : ", sass)[1:]
     gemms = [kernel for kernel in kernels if "GemmUniversal" in kernel.split("\n", 1)[0]]
-    assert len(gemms) == 3, f"expected the 3 configurations' kernels, found {len(gemms)}"
+    configurations, instruction = FP4_MMA[program]
+    assert len(gemms) == configurations, f"expected {configurations} configurations' kernels, found {len(gemms)}"
     for gemm in gemms:
-        assert re.search(r"\bUTCOMMA(\.2CTA)?\.4X\b", gemm), gemm.split("\n", 1)[0]
+        assert re.search(instruction, gemm), gemm.split("\n", 1)[0]

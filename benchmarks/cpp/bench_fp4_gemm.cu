@@ -1,19 +1,20 @@
 /*! \file
-    \brief SM100 (Blackwell datacenter) NVFP4 GEMM benchmark: each kernel configuration of
-    csrc/sm100/fp4_gemm_traits.cuh, launched through csrc/sm100/fp4_gemm_run.cuh, verified against a
-    CPU product, then timed.
+    \brief Blackwell NVFP4 GEMM benchmark: each kernel configuration of one architecture
+    (csrc/sm100/fp4_gemm_configs.cuh for bench_fp4_gemm_sm100, csrc/sm120/fp4_gemm_configs.cuh for
+    bench_fp4_gemm_sm120: this file built with NVFP4_BENCH_ARCH 100 or 120), launched through
+    csrc/sm1xx/fp4_gemm_run.cuh, verified against a CPU product, then timed.
 
     Builds random NVFP4 operands A [M, K] and B [N, K] (random code bytes, scale bytes 0x00..0x7E)
     with their scales in the swizzled layout (DESIGN.md section 2, padding zero), checks
     out = alpha * (A @ B^T) + bias on the first, middle and last rows against a CPU loop over the
     decoded values (relative Frobenius error <= 5e-3, DESIGN.md section 3), then times launches
     replayed as one CUDA graph, rotating over copies of B that hold at least 200 MB in all. Reports
-    microseconds and TFLOP/s. Without a CUDA GPU it says so and exits 0; on a GPU other than
-    compute capability 10.x it says that too: it has run on no such GPU yet.
+    microseconds and TFLOP/s. Without a GPU of the architecture's compute capability it says so
+    and exits 0: it has run on no such GPU yet.
 
     Usage:
       bench_fp4_gemm_sm100 [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
-                           [--config=<1sm_128x128|2sm_256x128|2sm_256x256>] [--per_column_alpha] [--bias]
+                           [--config=<name>] [--per_column_alpha] [--bias]
       bench_fp4_gemm_sm100 --m=1024 --n=8192 --k=8192 --config=2sm_256x256
 */
 
@@ -25,6 +26,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <iterator>
 #include <random>
 #include <string>
 #include <vector>
@@ -34,18 +36,37 @@
 #include "gemm_bench.h"
 #include "nvfp4/format.h"
 #include "nvfp4/layout.h"
-#include "sm100/fp4_gemm_run.cuh"
+#include "sm1xx/fp4_gemm_run.cuh"
+
+#if NVFP4_BENCH_ARCH == 100
+#include "sm100/fp4_gemm_configs.cuh"
+#elif NVFP4_BENCH_ARCH == 120
+#include "sm120/fp4_gemm_configs.cuh"
+#else
+#error "NVFP4_BENCH_ARCH must be 100 or 120"
+#endif
 
 ///////////////////////////////////////////////////////////////////////////////////////////////////
 /// Options and results
 ///////////////////////////////////////////////////////////////////////////////////////////////////
+
+// The architecture's configurations, by name: the first is the default.
+#if NVFP4_BENCH_ARCH == 100
+constexpr const char* kProgram = "bench_fp4_gemm_sm100";
+constexpr int kComputeMajor = 10;
+constexpr const char* kConfigs[] = {"1sm_128x128", "2sm_256x128", "2sm_256x256"};
+#else
+constexpr const char* kProgram = "bench_fp4_gemm_sm120";
+constexpr int kComputeMajor = 12;
+constexpr const char* kConfigs[] = {"cooperative_128x128x128", "pingpong_128x128x256"};
+#endif
 
 struct Options {
   int m = 1024;
   int n = 8192;
   int k = 8192;
   int iterations = 100;
-  std::string config = "1sm_128x128";
+  std::string config = kConfigs[0];
   bool per_column_alpha = false;
   bool bias = false;
   bool help = false;
@@ -67,22 +88,24 @@ struct Options {
         return false;
       }
     }
-    const bool config_valid = config == "1sm_128x128" || config == "2sm_256x128" || config == "2sm_256x256";
+    const bool config_valid = std::find(std::begin(kConfigs), std::end(kConfigs), config) != std::end(kConfigs);
     return m >= 1 && n >= 8 && n % 8 == 0 && k >= 32 && k % 32 == 0 && iterations >= 0 && config_valid;
   }
 
   void print_usage() const {
+    std::string configs;
+    for (const char* name : kConfigs) configs += std::string(configs.empty() ? "" : ", ") + name;
     std::printf(
-        "bench_fp4_gemm_sm100: the SM100 NVFP4 GEMM (NVFP4 A and B, bf16 out)\n\n"
+        "%s: the SM%d NVFP4 GEMM (NVFP4 A and B, bf16 out)\n\n"
         "  --m=<int>            rows of A (default %d)\n"
         "  --n=<int>            rows of B, a multiple of 8 (default %d)\n"
         "  --k=<int>            values a row, a multiple of 32 (default %d)\n"
         "  --iterations=<n>     timed launches; 0 only verifies (default %d)\n"
-        "  --config=<name>      1sm_128x128, 2sm_256x128 or 2sm_256x256 (default %s)\n"
+        "  --config=<name>      %s (default %s)\n"
         "  --per_column_alpha   one alpha a column of the output instead of one for all\n"
         "  --bias               add a bias a column\n\n"
-        "Example: bench_fp4_gemm_sm100 --m=1024 --n=8192 --k=8192 --config=2sm_256x256\n",
-        m, n, k, iterations, config.c_str());
+        "Example: %s --m=1024 --n=8192 --k=8192\n",
+        kProgram, kComputeMajor * 10, m, n, k, iterations, configs.c_str(), config.c_str(), kProgram);
   }
 };
 
@@ -159,15 +182,15 @@ bool run(const Options& options, Result& result) {
   }
   CHECK_CUDA(cudaMemset(device_out, 0xFF, size_t(m) * n * sizeof(Out)));  // NaN: unwritten outputs show
 
-  nvfp4::sm100::Fp4GemmProblem<Out> problem{m,          n,     k, device_a, device_b, device_sfa, device_sfb,
+  nvfp4::sm1xx::Fp4GemmProblem<Out> problem{m,          n,     k, device_a, device_b, device_sfa, device_sfb,
                                             device_alpha, options.per_column_alpha, device_bias, device_out};
-  const auto arguments = nvfp4::sm100::make_arguments<Traits>(problem, device, multiprocessors);
-  const size_t workspace_size = nvfp4::sm100::workspace_bytes<Traits>(arguments);
+  const auto arguments = nvfp4::sm1xx::make_arguments<Traits>(problem, device, multiprocessors);
+  const size_t workspace_size = nvfp4::sm1xx::workspace_bytes<Traits>(arguments);
   if (workspace_size > 0) CHECK_CUDA(cudaMalloc(&workspace, workspace_size));
   auto launch_with = [&](const void* codes_b, const void* scales_b, cudaStream_t stream) {
     problem.b = codes_b, problem.b_scales = scales_b;
     const cutlass::Status status =
-        nvfp4::sm100::run_fp4_gemm<Traits>(nvfp4::sm100::make_arguments<Traits>(problem, device, multiprocessors),
+        nvfp4::sm1xx::run_fp4_gemm<Traits>(nvfp4::sm1xx::make_arguments<Traits>(problem, device, multiprocessors),
                                            workspace, stream);
     if (status != cutlass::Status::kSuccess) {
       std::fprintf(stderr, "CUTLASS: %s\n", cutlass::cutlassGetStatusString(status));
@@ -218,12 +241,18 @@ int main(int argc, char** argv) {
     options.print_usage();
     return options.help ? 0 : 1;
   }
-  if (!gpu_has_major("bench_fp4_gemm_sm100", 10)) return 0;
+  if (!gpu_has_major(kProgram, kComputeMajor)) return 0;
   using Out = cutlass::bfloat16_t;
   Result result;
+#if NVFP4_BENCH_ARCH == 100
   const bool ran = options.config == "1sm_128x128"   ? run<nvfp4::sm100::Fp4Gemm1Sm128x128<Out>>(options, result)
                    : options.config == "2sm_256x128" ? run<nvfp4::sm100::Fp4Gemm2Sm256x128<Out>>(options, result)
                                                      : run<nvfp4::sm100::Fp4Gemm2Sm256x256<Out>>(options, result);
+#else
+  const bool ran = options.config == "cooperative_128x128x128"
+                       ? run<nvfp4::sm120::Fp4GemmCooperative128x128x128<Out>>(options, result)
+                       : run<nvfp4::sm120::Fp4GemmPingpong128x128x256<Out>>(options, result);
+#endif
   if (!ran) return 1;
   std::printf("  Configuration: %s\n  Disposition: %s (relative error %.2e on rows across the batch)\n",
               options.config.c_str(), result.passed ? "Passed" : "Failed", result.relative_error);

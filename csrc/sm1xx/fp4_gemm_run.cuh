@@ -1,14 +1,15 @@
-// One call of the SM100 NVFP4 GEMM (fp4_gemm_traits.cuh) from raw pointers, torch-free: CUTLASS's
-// arguments for a configuration, its workspace size, and the checks and launch on a stream.
+// One call of the Blackwell NVFP4 GEMM (fp4_gemm_traits.cuh; SM100 and SM120 alike) from raw
+// pointers, torch-free: CUTLASS's arguments for a configuration, its workspace size, and the checks
+// and launch on a stream.
 #pragma once
 
 #include <cuda_runtime_api.h>
 
 #include <cstdint>
 
-#include "sm100/fp4_gemm_traits.cuh"
+#include "sm1xx/fp4_gemm_traits.cuh"
 
-namespace nvfp4::sm100 {
+namespace nvfp4::sm1xx {
 
 // out [m, n] = alpha * (A @ B^T) + bias, everything on the device: A [m, k] and B [n, k] as E2M1
 // codes (two a byte, the first in the low nibble; rows of k / 2 bytes), their block scales in the
@@ -82,4 +83,4 @@ cutlass::Status run_fp4_gemm(const typename Traits::Gemm::Arguments& arguments, 
   return gemm.run(stream);
 }
 
-}  // namespace nvfp4::sm100
+}  // namespace nvfp4::sm1xx

@@ -1,11 +1,11 @@
-// Host-only test of the SM100 NVFP4 GEMM (no GPU needed), for every kernel configuration of
-// csrc/sm100/fp4_gemm_traits.cuh and both output types:
+// Host-only test of the Blackwell NVFP4 GEMM (no GPU needed), for every kernel configuration of
+// csrc/sm100/fp4_gemm_configs.cuh and csrc/sm120/fp4_gemm_configs.cuh and both output types:
 // - CUTLASS's own layouts of the scales of A and B (Sm1xxBlkScaledConfig::tile_atom_to_shape_SFA /
 //   SFB of those exact types) put the scale of every row and every K block at the byte that
 //   nvfp4::swizzled_scale_offset (DESIGN.md section 2) gives, for all 16 values of the block, over
 //   a grid of shapes with rows and K blocks past whole tiles, and span exactly the padded
 //   [roundup(rows, 128), roundup(K / 16, 4)] bytes that the project's swizzled scales hold;
-// - CUTLASS's can_implement accepts the arguments that make_arguments (fp4_gemm_run.cuh) builds for
+// - CUTLASS's can_implement accepts the arguments that make_arguments (sm1xx/fp4_gemm_run.cuh) builds for
 //   K a multiple of 32 and N of 8, with one alpha or one a column, with a bias or without, and
 //   rejects the others.
 // Run by ctest.
@@ -19,7 +19,9 @@
 
 #include "expect.h"
 #include "nvfp4/layout.h"
-#include "sm100/fp4_gemm_run.cuh"
+#include "sm100/fp4_gemm_configs.cuh"
+#include "sm120/fp4_gemm_configs.cuh"
+#include "sm1xx/fp4_gemm_run.cuh"
 
 namespace {
 
@@ -56,10 +58,10 @@ void check_can_implement(const char* config, int m, int n, int k, bool accepted)
   void* const device = reinterpret_cast<void*>(uintptr_t{1} << 20);
   for (const bool per_column : {false, true}) {
     for (const bool with_bias : {false, true}) {
-      const nvfp4::sm100::Fp4GemmProblem<Out> problem{
+      const nvfp4::sm1xx::Fp4GemmProblem<Out> problem{
           m, n, k, device, device, device, device, static_cast<const float*>(device), per_column,
           with_bias ? static_cast<const Out*>(device) : nullptr, static_cast<Out*>(device)};
-      const auto arguments = nvfp4::sm100::make_arguments<Traits>(problem, 0, 148);
+      const auto arguments = nvfp4::sm1xx::make_arguments<Traits>(problem, 0, 148);
       const cutlass::Status status = Traits::Gemm::can_implement(arguments);
       EXPECT((status == cutlass::Status::kSuccess) == accepted, "%s m=%d n=%d k=%d alpha per column %d bias %d: %s",
              config, m, n, k, int(per_column), int(with_bias), cutlass::cutlassGetStatusString(status));
@@ -94,17 +96,25 @@ int check_config(const char* config) {
 }  // namespace
 
 int main() {
-  using namespace nvfp4::sm100;
-  int shapes = 0;
-  shapes += check_config<Fp4Gemm1Sm128x128<cutlass::bfloat16_t>>("1-SM 128x128x256, bf16");
-  shapes += check_config<Fp4Gemm1Sm128x128<cutlass::half_t>>("1-SM 128x128x256, fp16");
-  shapes += check_config<Fp4Gemm2Sm256x128<cutlass::bfloat16_t>>("2-SM 256x128x256, bf16");
-  shapes += check_config<Fp4Gemm2Sm256x128<cutlass::half_t>>("2-SM 256x128x256, fp16");
-  shapes += check_config<Fp4Gemm2Sm256x256<cutlass::bfloat16_t>>("2-SM 256x256x256, bf16");
-  shapes += check_config<Fp4Gemm2Sm256x256<cutlass::half_t>>("2-SM 256x256x256, fp16");
+  using cutlass::bfloat16_t, cutlass::half_t;
+  int shapes = 0, configs = 0;
+  const auto check = [&](auto traits, const char* name) {
+    shapes += check_config<decltype(traits)>(name);
+    ++configs;
+  };
+  check(nvfp4::sm100::Fp4Gemm1Sm128x128<bfloat16_t>{}, "SM100 1-SM 128x128x256, bf16");
+  check(nvfp4::sm100::Fp4Gemm1Sm128x128<half_t>{}, "SM100 1-SM 128x128x256, fp16");
+  check(nvfp4::sm100::Fp4Gemm2Sm256x128<bfloat16_t>{}, "SM100 2-SM 256x128x256, bf16");
+  check(nvfp4::sm100::Fp4Gemm2Sm256x128<half_t>{}, "SM100 2-SM 256x128x256, fp16");
+  check(nvfp4::sm100::Fp4Gemm2Sm256x256<bfloat16_t>{}, "SM100 2-SM 256x256x256, bf16");
+  check(nvfp4::sm100::Fp4Gemm2Sm256x256<half_t>{}, "SM100 2-SM 256x256x256, fp16");
+  check(nvfp4::sm120::Fp4GemmCooperative128x128x128<bfloat16_t>{}, "SM120 cooperative 128x128x128, bf16");
+  check(nvfp4::sm120::Fp4GemmCooperative128x128x128<half_t>{}, "SM120 cooperative 128x128x128, fp16");
+  check(nvfp4::sm120::Fp4GemmPingpong128x128x256<bfloat16_t>{}, "SM120 ping-pong 128x128x256, bf16");
+  check(nvfp4::sm120::Fp4GemmPingpong128x128x256<half_t>{}, "SM120 ping-pong 128x128x256, fp16");
   const int failures = nvfp4::testing::failures;
-  std::printf("%d shapes' scale layouts (A and B) and 6 configurations' can_implement over 24 argument sets each "
+  std::printf("%d shapes' scale layouts (A and B) and %d configurations' can_implement over 24 argument sets each "
               "checked, %d failures\n",
-              shapes, failures);
+              shapes, configs, failures);
   return failures == 0 ? 0 : 1;
 }
