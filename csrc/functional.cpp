@@ -88,6 +88,19 @@ at::Tensor sm90_scaled_fp4_mm(const at::Tensor& x, const at::Tensor& weight, con
   return result;
 }
 
+at::Tensor cutlass_scaled_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& block_scale_a,
+                                 const at::Tensor& block_scale_b, const at::Tensor& alpha,
+                                 const c10::optional<at::Tensor>& bias, at::ScalarType out_dtype) {
+  const Fp4GemmShape shape =
+      check_cutlass_scaled_fp4_mm_args(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype);
+  at::Tensor result = at::empty({shape.m, shape.n}, a.options().dtype(out_dtype));
+  static const auto out =
+      out_overload<void(const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&, const at::Tensor&,
+                        const c10::optional<at::Tensor>&, at::ScalarType, at::Tensor&)>("nvfp4::cutlass_scaled_fp4_mm");
+  out.call(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype, result);
+  return result;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(nvfp4, CompositeExplicitAutograd, m) {
@@ -98,6 +111,7 @@ TORCH_LIBRARY_IMPL(nvfp4, CompositeExplicitAutograd, m) {
   m.impl("nvfp4_qdq", &nvfp4_qdq);
   m.impl("global_scale_from_amax", &global_scale_from_amax);
   m.impl("sm90_scaled_fp4_mm", &sm90_scaled_fp4_mm);
+  m.impl("cutlass_scaled_fp4_mm", &cutlass_scaled_fp4_mm);
 }
 
 }  // namespace nvfp4::functional

@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 #include <c10/util/accumulate.h>
 
+#include <utility>
+
 namespace nvfp4 {
 namespace {
 
@@ -173,6 +175,60 @@ FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::T
                 bias->device());
   }
   if (x_global_scale.has_value()) check_global_scale(*x_global_scale, x, "x", "x_global_scale");
+  return shape;
+}
+
+Fp4GemmShape check_cutlass_scaled_fp4_mm_args(const at::Tensor& a, const at::Tensor& b,
+                                              const at::Tensor& block_scale_a, const at::Tensor& block_scale_b,
+                                              const at::Tensor& alpha, const c10::optional<at::Tensor>& bias,
+                                              at::ScalarType out_dtype) {
+  TORCH_CHECK(out_dtype == at::kBFloat16 || out_dtype == at::kHalf, "out_dtype must be bfloat16 or float16, got ",
+              out_dtype);
+  for (const auto& [tensor, name] : {std::pair<const at::Tensor&, const char*>{a, "a"}, {b, "b"}}) {
+    TORCH_CHECK(is_packed_fp4_dtype(tensor.scalar_type()), name, " must be uint8 or torch.float4_e2m1fn_x2, got ",
+                tensor.scalar_type());
+    TORCH_CHECK(tensor.dim() == 2, name, " must be 2-D [rows, K/2], got shape ", tensor.sizes());
+  }
+  const Fp4GemmShape shape{a.size(0), b.size(0), a.size(1) * 2};
+  TORCH_CHECK(b.size(1) * 2 == shape.k, "a and b must have the same K: a is [M, K/2] = ", a.sizes(), ", b is ",
+              b.sizes());
+  // CUTLASS reads 32-value (16-byte) pieces of each row and writes 16-byte pieces of out's rows;
+  // N follows the project's padding rule (DESIGN.md section 2).
+  TORCH_CHECK(shape.k > 0 && shape.k % 32 == 0, "K must be a positive multiple of 32 (pad it at quantization), got K = ",
+              shape.k);
+  TORCH_CHECK(shape.n > 0 && shape.n % 32 == 0, "N (b's rows) must be a positive multiple of 32 (pad the weight), got ",
+              shape.n);
+  const int64_t scale_cols = round_up(shape.k / kBlockSize, kSwizzleTileCols);
+  const auto check_scale = [&](const at::Tensor& scale, const char* name, int64_t rows) {
+    TORCH_CHECK(scale.scalar_type() == at::kFloat8_e4m3fn, name, " must be torch.float8_e4m3fn, got ",
+                scale.scalar_type());
+    const int64_t padded_rows = round_up(rows, kSwizzleTileRows);
+    TORCH_CHECK(scale.dim() == 2 && scale.size(0) == padded_rows && scale.size(1) == scale_cols, name,
+                " must be swizzled [roundup(rows,128), roundup(K/16,4)] = [", padded_rows, ", ", scale_cols,
+                "], got shape ", scale.sizes());
+  };
+  check_scale(block_scale_a, "block_scale_a", shape.m);
+  check_scale(block_scale_b, "block_scale_b", shape.n);
+  for (const auto& [tensor, name] : {std::pair<const at::Tensor&, const char*>{a, "a"},
+                                     {b, "b"},
+                                     {block_scale_a, "block_scale_a"},
+                                     {block_scale_b, "block_scale_b"}}) {
+    TORCH_CHECK(tensor.is_contiguous(), name, " must be contiguous, got strides ", tensor.strides());
+    TORCH_CHECK(tensor.device() == a.device(), name, " must be on a's device ", a.device(), ", got ",
+                tensor.device());
+  }
+  TORCH_CHECK(alpha.scalar_type() == at::kFloat, "alpha must be float32, got ", alpha.scalar_type());
+  TORCH_CHECK((alpha.dim() <= 1 && alpha.numel() == 1) || (alpha.dim() == 1 && alpha.size(0) == shape.n),
+              "alpha must be 0-dim, [1] or [N] = [", shape.n, "], got shape ", alpha.sizes());
+  TORCH_CHECK(alpha.device() == a.device(), "alpha must be on a's device ", a.device(), ", got ", alpha.device());
+  if (bias.has_value()) {
+    TORCH_CHECK(bias->scalar_type() == out_dtype, "bias must have out_dtype ", out_dtype, ", got ",
+                bias->scalar_type());
+    TORCH_CHECK(bias->dim() == 1 && bias->size(0) == shape.n, "bias must be [N] = [", shape.n, "], got shape ",
+                bias->sizes());
+    TORCH_CHECK(bias->is_contiguous(), "bias must be contiguous, got strides ", bias->strides());
+    TORCH_CHECK(bias->device() == a.device(), "bias must be on a's device ", a.device(), ", got ", bias->device());
+  }
   return shape;
 }
 

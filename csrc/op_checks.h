@@ -69,4 +69,21 @@ FragmentGemmShape check_sm90_scaled_fp4_mm_args(const at::Tensor& x, const at::T
                                                 const c10::optional<at::Tensor>& bias, int64_t n,
                                                 const c10::optional<at::Tensor>& x_global_scale);
 
+// The sizes of cutlass_scaled_fp4_mm: a [m, k] times b [n, k], both packed NVFP4.
+struct Fp4GemmShape {
+  int64_t m;
+  int64_t n;
+  int64_t k;
+};
+
+// cutlass_scaled_fp4_mm: a [M, K/2] and b [N, K/2] packed (uint8 or float4_e2m1fn_x2), K % 32 == 0
+// and N % 32 == 0, contiguous and 16-byte aligned; the block scales float8_e4m3fn, contiguous, in
+// the swizzled layout of exactly [roundup(M,128), roundup(K/16,4)] and [roundup(N,128),
+// roundup(K/16,4)]; alpha fp32 0-dim, [1] or [N]; bias [N] in out_dtype; out_dtype bf16 or fp16;
+// all on a's device.
+Fp4GemmShape check_cutlass_scaled_fp4_mm_args(const at::Tensor& a, const at::Tensor& b,
+                                              const at::Tensor& block_scale_a, const at::Tensor& block_scale_b,
+                                              const at::Tensor& alpha, const c10::optional<at::Tensor>& bias,
+                                              at::ScalarType out_dtype);
+
 }  // namespace nvfp4

@@ -73,6 +73,20 @@ TORCH_LIBRARY(nvfp4, m) {
       "sm90_scaled_fp4_mm.out(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias, int n,"
       " Tensor? x_global_scale=None, *, Tensor(a!) out) -> ()");
 
+  // The native Blackwell NVFP4 GEMM (CUTLASS block-scaled tensor cores, sm_100a and sm_120a):
+  // out[m, j] = alpha * sum_k a[m, k] * b[j, k] + bias[j] with both operands NVFP4, fp32 accumulation
+  // and one rounding to out_dtype (DESIGN.md section 3). a: uint8 or float4_e2m1fn_x2 [M, K/2]; b:
+  // [N, K/2] (a Linear layer's weight); K % 32 == 0 and N % 32 == 0 (DESIGN.md section 2's padding
+  // rule); block_scale_a, block_scale_b: float8_e4m3fn in the swizzled layout, exactly
+  // [roundup(M,128), roundup(K/16,4)] and [roundup(N,128), roundup(K/16,4)]; alpha fp32, 0-dim, [1]
+  // or [N], on the device; bias [N] in out_dtype; out_dtype bf16 or fp16. Returns [M, N].
+  m.def(
+      "cutlass_scaled_fp4_mm(Tensor a, Tensor b, Tensor block_scale_a, Tensor block_scale_b, Tensor alpha,"
+      " Tensor? bias, ScalarType out_dtype) -> Tensor");
+  m.def(
+      "cutlass_scaled_fp4_mm.out(Tensor a, Tensor b, Tensor block_scale_a, Tensor block_scale_b, Tensor alpha,"
+      " Tensor? bias, ScalarType out_dtype, *, Tensor(a!) out) -> ()");
+
   // Build probes (CUDA only). _cuda_arch_probe runs a kernel of _C's architecture-neutral CUDA
   // part; _arch_module_probe runs the private probe of the architecture module that serves the
   // device (the dispatch path every architecture-specific GEMM takes), or raises naming the GPU
@@ -87,6 +101,13 @@ TORCH_LIBRARY(nvfp4, m) {
   m.def("_arch_probe_sm90(Tensor anchor) -> Tensor");
   m.def("_arch_probe_sm100(Tensor anchor) -> Tensor");
   m.def("_arch_probe_sm120(Tensor anchor) -> Tensor");
+  // The kernels of cutlass_scaled_fp4_mm.out in _C_sm100 and _C_sm120, called with checked arguments.
+  m.def(
+      "_cutlass_fp4_mm_sm100(Tensor a, Tensor b, Tensor block_scale_a, Tensor block_scale_b, Tensor alpha,"
+      " Tensor? bias, Tensor(a!) out) -> ()");
+  m.def(
+      "_cutlass_fp4_mm_sm120(Tensor a, Tensor b, Tensor block_scale_a, Tensor block_scale_b, Tensor alpha,"
+      " Tensor? bias, Tensor(a!) out) -> ()");
   // The kernel of sm90_scaled_fp4_mm.out in _C_sm90, called with checked arguments (x contiguous).
   m.def(
       "_fragment_mm_sm90(Tensor x, Tensor weight, Tensor weight_scale, Tensor alpha, Tensor? bias,"

@@ -24,6 +24,8 @@ from .layout import (  # noqa: E402
     unprepare_weights_for_nvfp4_sm90,
 )
 from .ops import (  # noqa: E402
+    cutlass_scaled_fp4_mm,
+    cutlass_scaled_mm_supports_fp4,
     dequantize,
     global_scale_from_amax,
     nvfp4_qdq,
@@ -38,6 +40,8 @@ __version__: str = manifest()["version"]
 __all__ = [
     "build_info",
     "constants",
+    "cutlass_scaled_fp4_mm",
+    "cutlass_scaled_mm_supports_fp4",
     "dequantize",
     "global_scale_from_amax",
     "nvfp4_qdq",

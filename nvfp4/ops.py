@@ -12,6 +12,8 @@ import torch
 from .constants import BLOCK_SIZE, SCALE_DTYPE, SWIZZLE_TILE_COLS, SWIZZLE_TILE_ROWS
 
 __all__ = [
+    "cutlass_scaled_fp4_mm",
+    "cutlass_scaled_mm_supports_fp4",
     "dequantize",
     "global_scale_from_amax",
     "nvfp4_qdq",
@@ -152,6 +154,39 @@ def sm90_scaled_fp4_mm(
     return out
 
 
+def cutlass_scaled_fp4_mm(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    block_scale_a: torch.Tensor,
+    block_scale_b: torch.Tensor,
+    alpha: torch.Tensor,
+    bias: torch.Tensor | None,
+    out_dtype: torch.dtype,
+    *,
+    out: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """The native Blackwell NVFP4 GEMM: ``alpha * (a @ b^T) + bias``, [M, N] in ``out_dtype``
+    (bf16 or fp16), both operands NVFP4, fp32 accumulation, one rounding. ``a`` [M, K/2] and ``b``
+    [N, K/2] packed codes (uint8 or ``float4_e2m1fn_x2``) with K % 32 == 0 and N % 32 == 0 (pad with
+    :func:`nvfp4.layout.pad_nvfp4_weight_for_cutlass`); their block scales swizzled, exactly
+    [roundup(rows, 128), roundup(K/16, 4)] (as :func:`scaled_fp4_quant` returns them); ``alpha``
+    fp32 on the device, one value (``1/(gs_a * gs_b)``) or [N]; ``bias`` [N] in ``out_dtype`` or
+    None. Runs on compute capability 10.x and 12.x (``_C_sm100``, ``_C_sm120``); elsewhere it
+    raises naming the GPU."""
+    if out is None:
+        return _ops.cutlass_scaled_fp4_mm.default(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype)
+    _ops.cutlass_scaled_fp4_mm.out(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype, out=out)
+    return out
+
+
+def cutlass_scaled_mm_supports_fp4(capability: int) -> bool:
+    """Whether this build holds native NVFP4 GEMM kernels for compute capability ``capability``
+    (major * 10 + minor, as vLLM passes it): the kernel op of the architecture module that serves
+    it is registered."""
+    module = torch.ops.nvfp4._arch_module_for_capability(capability // 10, capability % 10)
+    return bool(module) and torch._C._dispatch_has_kernel_for_dispatch_key(f"nvfp4::_cutlass_fp4_mm_{module}", "CUDA")
+
+
 # Fake implementations: shapes and dtypes, from the same helper the wrappers document. They also
 # run (as the Meta kernel) when real tensors of mixed devices include a meta tensor, so they check
 # devices as the C++ kernels do rather than return unwritten memory.
@@ -245,3 +280,18 @@ def _register_probe_fakes() -> None:
 
 _register_out_fakes()
 _register_probe_fakes()
+
+
+@torch.library.register_fake("nvfp4::cutlass_scaled_fp4_mm")
+def _cutlass_scaled_fp4_mm_fake(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype):
+    operands = ((b, "b"), (block_scale_a, "block_scale_a"), (block_scale_b, "block_scale_b"), (alpha, "alpha"))
+    for tensor, name in operands:
+        _check_same_device(tensor, name, a, "a")
+    if bias is not None:
+        _check_same_device(bias, "bias", a, "a")
+    torch._check(a.dim() == 2 and b.dim() == 2, lambda: f"a and b must be 2-D, got {a.dim()} and {b.dim()} dimensions")
+    torch._check(a.shape[1] == b.shape[1], lambda: f"a and b must have the same K/2, got {a.shape[1]} and {b.shape[1]}")
+    torch._check(
+        out_dtype in (torch.bfloat16, torch.float16), lambda: f"out_dtype must be bfloat16 or float16, got {out_dtype}"
+    )
+    return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)

@@ -1,0 +1,59 @@
+// One configuration of the Blackwell NVFP4 GEMM (fp4_gemm_traits.cuh) run on ATen tensors: the
+// private kernel ops of _C_sm100 and _C_sm120 (cutlass_scaled_fp4_mm's kernels) call this with
+// arguments the public op's CUDA entry has checked. The workspace comes from the caching
+// allocator, the launch goes to the current stream, and a CUTLASS failure becomes a clear error.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <c10/cuda/CUDAException.h>
+#include <c10/cuda/CUDAStream.h>
+
+#include <array>
+#include <mutex>
+
+#include "sm1xx/fp4_gemm_run.cuh"
+
+namespace nvfp4::sm1xx {
+
+// The multiprocessors of `device`, queried once per device.
+inline int multiprocessors_of(int device) {
+  constexpr int kMaxDevices = 64;
+  TORCH_CHECK(device >= 0 && device < kMaxDevices, "CUDA device index out of range: ", device);
+  static std::array<std::once_flag, kMaxDevices> queried;
+  static std::array<int, kMaxDevices> counts;
+  std::call_once(queried[device], [&] {
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
+  });
+  return counts[device];
+}
+
+// out [M, N] = alpha * (a @ b^T) + bias with the configuration `Traits` (its ElementOut is out's
+// dtype); the caller has checked every argument and made a's device current.
+template <typename Traits>
+void run_cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& block_scale_a,
+                        const at::Tensor& block_scale_b, const at::Tensor& alpha,
+                        const c10::optional<at::Tensor>& bias, at::Tensor& out) {
+  using Out = typename Traits::ElementOut;
+  const int device = a.get_device();
+  const Fp4GemmProblem<Out> problem{static_cast<int>(a.size(0)),
+                                    static_cast<int>(b.size(0)),
+                                    static_cast<int>(a.size(1) * 2),
+                                    a.const_data_ptr(),
+                                    b.const_data_ptr(),
+                                    block_scale_a.const_data_ptr(),
+                                    block_scale_b.const_data_ptr(),
+                                    alpha.const_data_ptr<float>(),
+                                    alpha.numel() > 1,
+                                    bias.has_value() ? static_cast<const Out*>(bias->const_data_ptr()) : nullptr,
+                                    static_cast<Out*>(out.mutable_data_ptr())};
+  const auto arguments = make_arguments<Traits>(problem, device, multiprocessors_of(device));
+  at::Tensor workspace =
+      at::empty({static_cast<int64_t>(workspace_bytes<Traits>(arguments))}, a.options().dtype(at::kByte));
+  const cutlass::Status status =
+      run_fp4_gemm<Traits>(arguments, workspace.mutable_data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
+  TORCH_CHECK(status == cutlass::Status::kSuccess, "nvfp4::cutlass_scaled_fp4_mm: CUTLASS could not run the GEMM (",
+              cutlass::cutlassGetStatusString(status), ") for M = ", problem.m, ", N = ", problem.n, ", K = ", problem.k);
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+}  // namespace nvfp4::sm1xx
