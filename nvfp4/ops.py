@@ -184,7 +184,10 @@ def cutlass_scaled_mm_supports_fp4(capability: int) -> bool:
     (major * 10 + minor, as vLLM passes it): the kernel op of the architecture module that serves
     it is registered."""
     module = torch.ops.nvfp4._arch_module_for_capability(capability // 10, capability % 10)
-    return bool(module) and torch._C._dispatch_has_kernel_for_dispatch_key(f"nvfp4::_cutlass_fp4_mm_{module}", "CUDA")
+    # The architecture modules with a kernel op for it (csrc/ops.cpp defines one for each).
+    if module not in ("sm100", "sm120"):
+        return False
+    return torch._C._dispatch_has_kernel_for_dispatch_key(f"nvfp4::_cutlass_fp4_mm_{module}", "CUDA")
 
 
 # Fake implementations: shapes and dtypes, from the same helper the wrappers document. They also

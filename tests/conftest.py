@@ -1,9 +1,11 @@
 """Shared helpers of the test suite: input generators, equality in the sense DESIGN.md gives it,
-the GPU skip marker, and where cuobjdump is."""
+the GPU skip marker, and where cuobjdump is and what the SASS of the Blackwell GEMMs must hold."""
 
 from __future__ import annotations
 
+import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -101,3 +103,21 @@ def cuobjdump() -> str | None:
         return None
     bundled = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "cuobjdump"
     return str(bundled) if bundled.exists() else None
+
+
+# The block-scaled FP4 MMA that every native Blackwell GEMM kernel holds in SASS: the tcgen05.mma
+# on SM100 (its .2CTA form where the MMA spans a pair of SMs), the warp-level m16n8k64 MMA with E4M3
+# scales on SM120.
+FP4_MMA_SASS = {
+    "sm100": r"\bUTCOMMA(\.2CTA)?\.4X\b",
+    "sm120": r"\bOMMA\.SF\.16864\.F32\.E2M1\.E2M1\.UE4M3\.4X\b",
+}
+
+
+def cutlass_gemm_kernels(binary: Path) -> list[str]:
+    """The SASS of each CUTLASS GEMM kernel (GemmUniversal) in `binary`, its mangled name first."""
+    tool = cuobjdump()
+    assert tool, "cuobjdump is needed (the CUDA toolkit's, or Triton's)"
+    sass = subprocess.run([tool, "-sass", str(binary)], check=True, capture_output=True, text=True).stdout
+    kernels = re.split(r"\n\s*Function : ", sass)[1:]
+    return [kernel for kernel in kernels if "GemmUniversal" in kernel.split("\n", 1)[0]]

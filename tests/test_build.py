@@ -3,13 +3,14 @@ the architecture modules, build_info() and the command line."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import cuobjdump, requires_cuda
+from conftest import FP4_MMA_SASS, cuobjdump, cutlass_gemm_kernels, requires_cuda
 
 import nvfp4
 from nvfp4 import _build
@@ -78,6 +79,23 @@ def test_quantizer_uses_the_e2m1_instruction_where_the_target_has_it(target: str
     for function in quantize_functions:
         # F2FP.SATFINITE.E2M1.F32: the hardware E2M1 conversion; elsewhere the software rounding.
         assert ("F2FP.SATFINITE.E2M1.F32" in function) == has_e2m1_conversion(target), function.splitlines()[0]
+
+
+# The native Blackwell GEMM's kernels in each architecture module: its configurations
+# (csrc/sm100/fp4_gemm_configs.cuh, csrc/sm120/fp4_gemm_configs.cuh) times bf16 and fp16 out.
+MODULE_GEMMS = {"sm100": 6, "sm120": 4}
+
+
+@pytest.mark.parametrize("arch", sorted(MODULE_GEMMS))
+def test_blackwell_gemm_kernels_use_the_block_scaled_fp4_mma(arch: str):
+    """Each native GEMM kernel of a built Blackwell module holds the block-scaled FP4 MMA: a build
+    that silently lost it fails here, without a Blackwell GPU."""
+    if f"_C_{arch}" not in _build.manifest()["modules"]:
+        pytest.skip(f"this build has no nvfp4._C_{arch}")
+    gemms = cutlass_gemm_kernels(module_file(f"_C_{arch}"))
+    assert len(gemms) == MODULE_GEMMS[arch], f"nvfp4._C_{arch}: {len(gemms)} GEMM kernels"
+    for gemm in gemms:
+        assert re.search(FP4_MMA_SASS[arch], gemm), gemm.split("\n", 1)[0]
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import cuobjdump
+from conftest import FP4_MMA_SASS, cutlass_gemm_kernels
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -84,28 +84,19 @@ def test_sm1xx_gemm_host_checks_run(ctest_output: str):
     assert "Passed" in lines[0], ctest_output
 
 
-# Each Blackwell benchmark's GEMM kernels (the configurations of csrc/sm100/fp4_gemm_configs.cuh and
-# csrc/sm120/fp4_gemm_configs.cuh) and the block-scaled FP4 MMA each must hold in SASS: the
-# tcgen05.mma on SM100 (its .2CTA form where the MMA spans a pair of SMs), the warp-level
-# m16n8k64 MMA with E4M3 scales on SM120.
-FP4_MMA = {
-    "bench_fp4_gemm_sm100": (3, r"\bUTCOMMA(\.2CTA)?\.4X\b"),
-    "bench_fp4_gemm_sm120": (2, r"\bOMMA\.SF\.16864\.F32\.E2M1\.E2M1\.UE4M3\.4X\b"),
-}
+# Each Blackwell benchmark's GEMM kernels: the configurations of csrc/sm100/fp4_gemm_configs.cuh and
+# csrc/sm120/fp4_gemm_configs.cuh, bf16 out.
+BENCHMARK_GEMMS = {"bench_fp4_gemm_sm100": ("sm100", 3), "bench_fp4_gemm_sm120": ("sm120", 2)}
 
 
-@pytest.mark.parametrize("program", sorted(FP4_MMA))
+@pytest.mark.parametrize("program", sorted(BENCHMARK_GEMMS))
 def test_blackwell_gemm_kernels_use_the_block_scaled_fp4_mma(cmake_build: Path, program: str):
     """A build that silently lost the FP4 tensor-core instruction fails here, without a Blackwell GPU."""
     binary = cmake_build / program
     if not binary.exists():
         pytest.skip(f"CMake found no CUDA compiler: {program} is not built")
-    tool = cuobjdump()
-    assert tool, "cuobjdump is needed (the CUDA toolkit's, or Triton's)"
-    sass = subprocess.run([tool, "-sass", str(binary)], check=True, capture_output=True, text=True).stdout
-    kernels = re.split(r"\n\s*Function : ", sass)[1:]
-    gemms = [kernel for kernel in kernels if "GemmUniversal" in kernel.split("\n", 1)[0]]
-    configurations, instruction = FP4_MMA[program]
+    arch, configurations = BENCHMARK_GEMMS[program]
+    gemms = cutlass_gemm_kernels(binary)
     assert len(gemms) == configurations, f"expected {configurations} configurations' kernels, found {len(gemms)}"
     for gemm in gemms:
-        assert re.search(instruction, gemm), gemm.split("\n", 1)[0]
+        assert re.search(FP4_MMA_SASS[arch], gemm), gemm.split("\n", 1)[0]

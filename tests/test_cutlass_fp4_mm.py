@@ -64,7 +64,7 @@ def test_cpu_tensors_get_a_clear_error():
         (lambda t: {**t, "a": t["a"].view(torch.int8)}, "a must be uint8 or torch.float4_e2m1fn_x2"),
         (lambda t: {**t, "b": t["b"][:, :16]}, "a and b must have the same K"),
         (lambda t: {**t, "b": t["b"][:16]}, r"N \(b's rows\) must be a positive multiple of 32"),
-        (lambda t: {**t, "block_scale_a": t["block_scale_a"][:, :4]}, "block_scale_a must be swizzled"),
+        (lambda t: {**t, "block_scale_a": t["block_scale_a"][:64]}, "block_scale_a must be swizzled"),
         (lambda t: {**t, "block_scale_b": t["block_scale_b"].view(torch.uint8)}, "block_scale_b must be torch.float8"),
         (lambda t: {**t, "alpha": t["alpha"].double()}, "alpha must be float32"),
         (lambda t: {**t, "alpha": torch.ones(3)}, r"alpha must be 0-dim, \[1\] or \[N\]"),
