@@ -255,6 +255,21 @@ def _global_scale_from_amax_fake(input):
     return input.new_empty((), dtype=torch.float32)
 
 
+@torch.library.register_fake("nvfp4::cutlass_scaled_fp4_mm")
+def _cutlass_scaled_fp4_mm_fake(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype):
+    operands = ((b, "b"), (block_scale_a, "block_scale_a"), (block_scale_b, "block_scale_b"), (alpha, "alpha"))
+    for tensor, name in operands:
+        _check_same_device(tensor, name, a, "a")
+    if bias is not None:
+        _check_same_device(bias, "bias", a, "a")
+    torch._check(a.dim() == 2 and b.dim() == 2, lambda: f"a and b must be 2-D, got {a.dim()} and {b.dim()} dimensions")
+    torch._check(a.shape[1] == b.shape[1], lambda: f"a and b must have the same K/2, got {a.shape[1]} and {b.shape[1]}")
+    torch._check(
+        out_dtype in (torch.bfloat16, torch.float16), lambda: f"out_dtype must be bfloat16 or float16, got {out_dtype}"
+    )
+    return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)
+
+
 def _register_out_fakes() -> None:
     # The .out overloads write their buffers and return nothing.
     for name in (
@@ -265,9 +280,12 @@ def _register_out_fakes() -> None:
         "unswizzle_blockscale",
         "global_scale_from_amax",
         "sm90_scaled_fp4_mm",
+        "cutlass_scaled_fp4_mm",
     ):
         torch.library.register_fake(f"nvfp4::{name}.out")(lambda *args, **kwargs: None)
-    torch.library.register_fake("nvfp4::_fragment_mm_sm90")(lambda *args, **kwargs: None)
+    # The architecture modules' kernel ops, which write their out argument.
+    for name in ("_fragment_mm_sm90", "_cutlass_fp4_mm_sm100", "_cutlass_fp4_mm_sm120"):
+        torch.library.register_fake(f"nvfp4::{name}")(lambda *args, **kwargs: None)
 
 
 def _register_probe_fakes() -> None:
@@ -283,18 +301,3 @@ def _register_probe_fakes() -> None:
 
 _register_out_fakes()
 _register_probe_fakes()
-
-
-@torch.library.register_fake("nvfp4::cutlass_scaled_fp4_mm")
-def _cutlass_scaled_fp4_mm_fake(a, b, block_scale_a, block_scale_b, alpha, bias, out_dtype):
-    operands = ((b, "b"), (block_scale_a, "block_scale_a"), (block_scale_b, "block_scale_b"), (alpha, "alpha"))
-    for tensor, name in operands:
-        _check_same_device(tensor, name, a, "a")
-    if bias is not None:
-        _check_same_device(bias, "bias", a, "a")
-    torch._check(a.dim() == 2 and b.dim() == 2, lambda: f"a and b must be 2-D, got {a.dim()} and {b.dim()} dimensions")
-    torch._check(a.shape[1] == b.shape[1], lambda: f"a and b must have the same K/2, got {a.shape[1]} and {b.shape[1]}")
-    torch._check(
-        out_dtype in (torch.bfloat16, torch.float16), lambda: f"out_dtype must be bfloat16 or float16, got {out_dtype}"
-    )
-    return a.new_empty((a.shape[0], b.shape[0]), dtype=out_dtype)

@@ -120,6 +120,8 @@ def test_fake_gives_shape_and_dtype():
     with FakeTensorMode() as mode:
         fake = [mode.from_tensor(t) for t in (a, b, scale_a, scale_b, alpha)]
         out = torch.ops.nvfp4.cutlass_scaled_fp4_mm(*fake, None, torch.float16)
+        # The .out overload has a fake too (it writes its buffer and returns nothing).
+        torch.ops.nvfp4.cutlass_scaled_fp4_mm.out(*fake, None, torch.float16, out=out)
     assert out.shape == (5, 64) and out.dtype == torch.float16
 
 
