@@ -194,8 +194,8 @@ Fp4GemmShape check_cutlass_scaled_fp4_mm_args(const at::Tensor& a, const at::Ten
               b.sizes());
   // CUTLASS reads 32-value (16-byte) pieces of each row and writes 16-byte pieces of out's rows;
   // N follows the project's padding rule (DESIGN.md section 2).
-  TORCH_CHECK(shape.k > 0 && shape.k % 32 == 0, "K must be a positive multiple of 32 (pad it at quantization), got K = ",
-              shape.k);
+  TORCH_CHECK(shape.k > 0 && shape.k % 32 == 0,
+              "K must be a positive multiple of 32 (pad it at quantization), got K = ", shape.k);
   TORCH_CHECK(shape.n > 0 && shape.n % 32 == 0, "N (b's rows) must be a positive multiple of 32 (pad the weight), got ",
               shape.n);
   const int64_t scale_cols = round_up(shape.k / kBlockSize, kSwizzleTileCols);

@@ -1,7 +1,5 @@
-// _C_sm100's NVFP4 GEMM configuration Fp4Gemm1Sm128x128 (one SM an MMA of 128 rows, for small M), bf16 and fp16 out.
-
-#include <cutlass/bfloat16.h>
-#include <cutlass/half.h>
+// _C_sm100's NVFP4 GEMM configuration Fp4Gemm1Sm128x128, bf16 and fp16 out:
+// one SM an MMA of 128 rows, for small M.
 
 #include "sm100/cutlass_fp4_mm.h"
 #include "sm100/fp4_gemm_configs.cuh"
@@ -9,14 +7,6 @@
 
 namespace nvfp4::sm100 {
 
-void fp4_gemm_1sm_128x128(const at::Tensor& a, const at::Tensor& b, const at::Tensor& block_scale_a,
-                 const at::Tensor& block_scale_b, const at::Tensor& alpha, const c10::optional<at::Tensor>& bias,
-                 at::Tensor& out) {
-  if (out.scalar_type() == at::kHalf) {
-    sm1xx::run_cutlass_fp4_mm<Fp4Gemm1Sm128x128<cutlass::half_t>>(a, b, block_scale_a, block_scale_b, alpha, bias, out);
-  } else {
-    sm1xx::run_cutlass_fp4_mm<Fp4Gemm1Sm128x128<cutlass::bfloat16_t>>(a, b, block_scale_a, block_scale_b, alpha, bias, out);
-  }
-}
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_1sm_128x128, Fp4Gemm1Sm128x128)
 
 }  // namespace nvfp4::sm100

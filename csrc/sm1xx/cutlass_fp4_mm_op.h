@@ -11,6 +11,10 @@
 #include <array>
 #include <mutex>
 
+#include <cutlass/bfloat16.h>
+#include <cutlass/half.h>
+
+#include "sm1xx/fp4_gemm_entry.h"
 #include "sm1xx/fp4_gemm_run.cuh"
 
 namespace nvfp4::sm1xx {
@@ -52,8 +56,27 @@ void run_cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tens
   const cutlass::Status status =
       run_fp4_gemm<Traits>(arguments, workspace.mutable_data_ptr(), c10::cuda::getCurrentCUDAStream(device).stream());
   TORCH_CHECK(status == cutlass::Status::kSuccess, "nvfp4::cutlass_scaled_fp4_mm: CUTLASS could not run the GEMM (",
-              cutlass::cutlassGetStatusString(status), ") for M = ", problem.m, ", N = ", problem.n, ", K = ", problem.k);
+              cutlass::cutlassGetStatusString(status), ") for M = ", problem.m, ", N = ", problem.n,
+              ", K = ", problem.k);
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
+// The same with the configuration `Config` for out's dtype (bf16 or fp16).
+template <template <typename> class Config>
+void run_cutlass_fp4_mm_for_out(const at::Tensor& a, const at::Tensor& b, const at::Tensor& block_scale_a,
+                                const at::Tensor& block_scale_b, const at::Tensor& alpha,
+                                const c10::optional<at::Tensor>& bias, at::Tensor& out) {
+  if (out.scalar_type() == at::kHalf) {
+    run_cutlass_fp4_mm<Config<cutlass::half_t>>(a, b, block_scale_a, block_scale_b, alpha, bias, out);
+  } else {
+    run_cutlass_fp4_mm<Config<cutlass::bfloat16_t>>(a, b, block_scale_a, block_scale_b, alpha, bias, out);
+  }
+}
+
 }  // namespace nvfp4::sm1xx
+
+// Defines the entry `name` (NVFP4_FP4_GEMM_ENTRY) of configuration `Config`: one a translation unit.
+#define NVFP4_DEFINE_FP4_GEMM_ENTRY(name, Config)                                                                  \
+  NVFP4_FP4_GEMM_ENTRY(name) {                                                                                     \
+    ::nvfp4::sm1xx::run_cutlass_fp4_mm_for_out<Config>(a, b, block_scale_a, block_scale_b, alpha, bias, out); \
+  }

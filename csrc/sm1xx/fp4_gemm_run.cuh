@@ -77,7 +77,8 @@ template <typename Traits>
 cutlass::Status run_fp4_gemm(const typename Traits::Gemm::Arguments& arguments, void* workspace, cudaStream_t stream) {
   typename Traits::Gemm gemm;
   if (const cutlass::Status status = gemm.can_implement(arguments); status != cutlass::Status::kSuccess) return status;
-  if (const cutlass::Status status = gemm.initialize(arguments, workspace, stream); status != cutlass::Status::kSuccess) {
+  if (const cutlass::Status status = gemm.initialize(arguments, workspace, stream);
+      status != cutlass::Status::kSuccess) {
     return status;
   }
   return gemm.run(stream);
