@@ -9,8 +9,11 @@
 
 Environment switches:
   TORCH_CUDA_ARCH_LIST  architectures, e.g. "9.0a;10.0a;12.0a" (default: the visible GPU, or
-                        "9.0a;10.0a;12.0a" without one). 9.x, 10.x and 12.x mean their "a"
-                        (architecture-specific) targets unless given as "f" family targets.
+                        "9.0a;10.0f;12.0f" without one). 9.x, 10.x and 12.x mean their "a"
+                        (architecture-specific) targets unless given as "f" family targets. An "a"
+                        target runs only on its own compute capability (sm_100a: 10.0); a family
+                        target on its major's from its minor up (sm_100f: 10.0 and 10.3; sm_120f:
+                        12.0 and 12.1).
   NVFP4_CPU_ONLY=1      build only the schemas and CPU kernels.
   DEBUG=1               -O0 -g (and -G for device code).
   NVCC_THREADS          nvcc --threads (default 4).
@@ -39,7 +42,7 @@ ROOT = Path(__file__).resolve().parent
 CSRC = Path("csrc")
 MANIFEST = ROOT / "nvfp4" / "_build_manifest.json"
 CUTLASS_VERSION = "4.2.0.0"
-DEFAULT_ARCHS_WITHOUT_GPU = "9.0a;10.0a;12.0a"
+DEFAULT_ARCHS_WITHOUT_GPU = "9.0a;10.0f;12.0f"
 # Architecture modules: the compute-capability majors each one serves.
 ARCH_MODULES = {"sm90": (9,), "sm100": (10,), "sm120": (12,)}
 # Majors whose kernels need the architecture-specific ("a") target by default.

@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
-__all__ = ["arch_module_for_capability", "build_info", "compiled_arch_modules", "has_kernel", "load_extensions"]
+__all__ = [
+    "arch_module_for_capability",
+    "build_info",
+    "compiled_arch_modules",
+    "has_kernel",
+    "load_extensions",
+    "module_runs_on",
+    "target_runs_on",
+]
 
 _MANIFEST_PATH = Path(__file__).with_name("_build_manifest.json")
 # Dispatch keys reported per op in build_info()["kernels"]. The functional overloads are one
@@ -36,6 +45,27 @@ def manifest() -> dict[str, Any]:
 def compiled_arch_modules() -> list[str]:
     """The architecture modules of this build ("sm90", "sm100", "sm120"), from the manifest."""
     return [name.removeprefix("_C_") for name in manifest()["modules"] if name.startswith("_C_")]
+
+
+def target_runs_on(target: str, major: int, minor: int) -> bool:
+    """Whether machine code compiled for ``target`` (a manifest entry: "sm_100a", "sm_100f",
+    "sm_80") runs on a GPU of compute capability major.minor. Architecture-specific code ("a") runs
+    only on its own capability; family code ("f") and plain code on their major's capabilities from
+    their minor up (sm_100f: 10.0 and 10.3; sm_120f: 12.0 and 12.1)."""
+    match = re.fullmatch(r"sm_(\d+)(\d)([af]?)", target)
+    if match is None:
+        raise ValueError(f"not a GPU target: {target!r}")
+    target_major, target_minor, suffix = int(match[1]), int(match[2]), match[3]
+    if suffix == "a":
+        return (major, minor) == (target_major, target_minor)
+    return major == target_major and minor >= target_minor
+
+
+def module_runs_on(module: str, major: int, minor: int) -> bool:
+    """Whether architecture module ``module`` ("sm100") is in this build with machine code for
+    compute capability major.minor (an sm_100a build does not run on 10.3, an sm_100f one does)."""
+    entry = manifest()["modules"].get(f"_C_{module}")
+    return entry is not None and any(target_runs_on(target, major, minor) for target in entry["targets"])
 
 
 def load_extensions() -> None:
@@ -86,6 +116,7 @@ def _runtime() -> dict[str, Any]:
                     "capability": f"{major}.{minor}",
                     "arch_module": module or None,
                     "arch_module_compiled": module in compiled_arch_modules(),
+                    "arch_module_runs_on_it": bool(module) and module_runs_on(module, major, minor),
                 }
             )
     return runtime

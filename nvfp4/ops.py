@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from ._build import module_runs_on
 from .constants import BLOCK_SIZE, SCALE_DTYPE, SWIZZLE_TILE_COLS, SWIZZLE_TILE_ROWS
 
 __all__ = [
@@ -181,11 +182,12 @@ def cutlass_scaled_fp4_mm(
 
 def cutlass_scaled_mm_supports_fp4(capability: int) -> bool:
     """Whether this build holds native NVFP4 GEMM kernels for compute capability ``capability``
-    (major * 10 + minor, as vLLM passes it): the kernel op of the architecture module that serves
-    it is registered."""
-    module = torch.ops.nvfp4._arch_module_for_capability(capability // 10, capability % 10)
+    (major * 10 + minor, as vLLM passes it): the architecture module that serves it was compiled
+    for a target that runs on it (the manifest) and registered its kernel op."""
+    major, minor = divmod(capability, 10)
+    module = torch.ops.nvfp4._arch_module_for_capability(major, minor)
     # The architecture modules with a kernel op for it (csrc/ops.cpp defines one for each).
-    if module not in ("sm100", "sm120"):
+    if module not in ("sm100", "sm120") or not module_runs_on(module, major, minor):
         return False
     return torch._C._dispatch_has_kernel_for_dispatch_key(f"nvfp4::_cutlass_fp4_mm_{module}", "CUDA")
 

@@ -49,9 +49,12 @@ def test_machine_code_matches_manifest_targets(module: str):
         pytest.skip(f"nvfp4.{module} holds no GPU code in this build")
     tool = cuobjdump()
     assert tool is not None, "cuobjdump not found (CUDA toolkit or triton)"
-    listing = subprocess.run([tool, "-lelf", "-lptx", str(module_file(module))], capture_output=True, text=True).stdout
-    cubins = {line.rsplit(".", 2)[-2] for line in listing.splitlines() if line.startswith("ELF file")}
-    ptx = {line.rsplit(".", 2)[-2] for line in listing.splitlines() if line.startswith("PTX file")}
+    # Each fatbin entry's header: "Fatbin elf code:" or "Fatbin ptx code:", then "arch = sm_100f"
+    # (-lelf names a family cubin sm_100, as it would a plain one).
+    listing = subprocess.run([tool, "-symbols", str(module_file(module))], capture_output=True, text=True).stdout
+    entries = re.findall(r"Fatbin (elf|ptx) code:\s*=+\s*arch = (\S+)", listing)
+    cubins = {arch for kind, arch in entries if kind == "elf"}
+    ptx = {arch for kind, arch in entries if kind == "ptx"}
     assert cubins == set(facts["targets"]), f"nvfp4.{module}: cubins {cubins}, manifest {facts['targets']}"
     assert ptx == ({"sm_80"} if module == "_C" else set())  # only the baseline carries PTX
 
@@ -113,6 +116,33 @@ def test_blackwell_gemm_kernels_use_the_block_scaled_fp4_mma(arch: str):
 )
 def test_arch_module_for_capability(capability: tuple[int, int], module: str):
     assert _build.arch_module_for_capability(*capability) == module
+
+
+@pytest.mark.parametrize(
+    ("target", "runs_on", "does_not_run_on"),
+    [
+        ("sm_90a", [(9, 0)], [(10, 0), (8, 9)]),
+        ("sm_100a", [(10, 0)], [(10, 3), (12, 0)]),
+        ("sm_103a", [(10, 3)], [(10, 0)]),
+        ("sm_100f", [(10, 0), (10, 3)], [(9, 0), (11, 0), (12, 0)]),
+        ("sm_103f", [(10, 3)], [(10, 0)]),
+        ("sm_120a", [(12, 0)], [(12, 1)]),
+        ("sm_120f", [(12, 0), (12, 1)], [(10, 0)]),
+        ("sm_80", [(8, 0), (8, 6), (8, 9)], [(9, 0), (7, 5)]),
+    ],
+    ids=str,
+)
+def test_which_gpus_a_target_runs_on(
+    target: str, runs_on: list[tuple[int, int]], does_not_run_on: list[tuple[int, int]]
+):
+    assert all(_build.target_runs_on(target, *capability) for capability in runs_on)
+    assert not any(_build.target_runs_on(target, *capability) for capability in does_not_run_on)
+
+
+@pytest.mark.parametrize("target", ["compute_80", "sm_9", "sm_100x", "90a"])
+def test_a_malformed_target_is_an_error(target: str):
+    with pytest.raises(ValueError, match="not a GPU target"):
+        _build.target_runs_on(target, 9, 0)
 
 
 def test_build_info_reports_versions_targets_and_kernels():

@@ -14,7 +14,7 @@ from torch._subclasses.fake_tensor import FakeTensorMode
 
 import nvfp4
 from nvfp4 import reference
-from nvfp4._build import compiled_arch_modules, has_kernel
+from nvfp4._build import has_kernel, manifest, target_runs_on
 from nvfp4.constants import round_up
 
 # DESIGN.md section 3: one tolerance for every GEMM test.
@@ -125,12 +125,18 @@ def test_fake_gives_shape_and_dtype():
     assert out.shape == (5, 64) and out.dtype == torch.float16
 
 
-def test_supported_capabilities_follow_the_build():
-    modules = compiled_arch_modules()
-    assert nvfp4.cutlass_scaled_mm_supports_fp4(100) == ("sm100" in modules)
-    assert nvfp4.cutlass_scaled_mm_supports_fp4(120) == ("sm120" in modules)
-    for capability in (80, 89, 90):
-        assert not nvfp4.cutlass_scaled_mm_supports_fp4(capability)
+@pytest.mark.parametrize(("capability", "module"), [(100, "sm100"), (103, "sm100"), (120, "sm120"), (121, "sm120")])
+def test_supported_capabilities_follow_the_build(capability: int, module: str):
+    # True only where the module was built for a target that runs there (the manifest): sm_100a
+    # does not serve 10.3, sm_100f does.
+    targets = manifest()["modules"].get(f"_C_{module}", {"targets": []})["targets"]
+    expected = any(target_runs_on(target, *divmod(capability, 10)) for target in targets)
+    assert nvfp4.cutlass_scaled_mm_supports_fp4(capability) == expected
+
+
+@pytest.mark.parametrize("capability", [80, 89, 90, 110])
+def test_other_capabilities_are_not_supported(capability: int):
+    assert not nvfp4.cutlass_scaled_mm_supports_fp4(capability)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,9 @@ void cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& 
                     at::Tensor& out) {
   const c10::cuda::CUDAGuard device_guard(a.device());
   const int64_t m = a.size(0);
-  const auto gemm = m <= 128 ? fp4_gemm_1sm_128x128 : m <= 256 ? fp4_gemm_2sm_256x128 : fp4_gemm_2sm_256x256;
+  const auto gemm = m <= 128   ? fp4_gemm_1sm_128x128x256_m1_128
+                    : m <= 256 ? fp4_gemm_2sm_256x128x256_m129_256
+                               : fp4_gemm_2sm_256x256x256_m257_up;
   gemm(a, b, block_scale_a, block_scale_b, alpha, bias, out);
 }
 

@@ -1,13 +1,14 @@
 // The configurations of _C_sm100's NVFP4 GEMM (fp4_gemm_configs.cuh), one translation unit each,
-// as functions of checked ATen arguments; cutlass_fp4_mm.cpp chooses among them by M.
+// as functions of checked ATen arguments, each named by its knobs and the M it serves
+// (fp4_gemm_<knobs>_m<first>_<last>, defined in fp4_gemm_<same>.cu); cutlass_fp4_mm.cpp chooses by M.
 #pragma once
 
 #include "sm1xx/fp4_gemm_entry.h"
 
 namespace nvfp4::sm100 {
 
-NVFP4_FP4_GEMM_ENTRY(fp4_gemm_1sm_128x128);  // fp4_gemm_1sm_128x128.cu
-NVFP4_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x128);  // fp4_gemm_2sm_256x128.cu
-NVFP4_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x256);  // fp4_gemm_2sm_256x256.cu
+NVFP4_FP4_GEMM_ENTRY(fp4_gemm_1sm_128x128x256_m1_128);
+NVFP4_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x128x256_m129_256);
+NVFP4_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x256x256_m257_up);
 
 }  // namespace nvfp4::sm100

@@ -15,7 +15,8 @@ void cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tensor& 
                     const at::Tensor& block_scale_b, const at::Tensor& alpha, const c10::optional<at::Tensor>& bias,
                     at::Tensor& out) {
   const c10::cuda::CUDAGuard device_guard(a.device());
-  const auto gemm = a.size(0) <= 256 ? fp4_gemm_cooperative_128x128x128 : fp4_gemm_pingpong_128x128x256;
+  const auto gemm =
+      a.size(0) <= 256 ? fp4_gemm_cooperative_128x128x128_m1_256 : fp4_gemm_pingpong_128x128x256_m257_up;
   gemm(a, b, block_scale_a, block_scale_b, alpha, bias, out);
 }
 

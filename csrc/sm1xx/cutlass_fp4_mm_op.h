@@ -10,6 +10,7 @@
 
 #include <array>
 #include <mutex>
+#include <string>
 
 #include <cutlass/bfloat16.h>
 #include <cutlass/half.h>
@@ -19,16 +20,46 @@
 
 namespace nvfp4::sm1xx {
 
-// The multiprocessors of `device`, queried once per device.
-inline int multiprocessors_of(int device) {
-  constexpr int kMaxDevices = 64;
+// What a call needs to know of `device`, queried once per device.
+struct DeviceFacts {
+  std::string name;
+  int major = 0;
+  int minor = 0;
+  int multiprocessors = 0;
+};
+constexpr int kMaxDevices = 64;
+inline const DeviceFacts& device_facts(int device) {
   TORCH_CHECK(device >= 0 && device < kMaxDevices, "CUDA device index out of range: ", device);
   static std::array<std::once_flag, kMaxDevices> queried;
-  static std::array<int, kMaxDevices> counts;
+  static std::array<DeviceFacts, kMaxDevices> facts;
   std::call_once(queried[device], [&] {
-    C10_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
+    cudaDeviceProp properties{};
+    C10_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
+    facts[device] = {properties.name, properties.major, properties.minor, properties.multiProcessorCount};
   });
-  return counts[device];
+  return facts[device];
+}
+
+// A clear error where this build's machine code of configuration `Traits` does not run on
+// `device` (the current device): the architecture module serves every GPU of its major, but an
+// architecture-specific target runs only on its own compute capability. Asked once per device.
+template <typename Traits>
+void check_kernel_runs_on(int device) {
+  static std::array<std::once_flag, kMaxDevices> checked;
+  static std::array<bool, kMaxDevices> runs;
+  std::call_once(checked[device], [&] {
+    const cudaError_t status = kernel_image_status<Traits>();
+    runs[device] = status == cudaSuccess;
+    // Any other failure is an error of the CUDA runtime (not remembered: the next call asks again).
+    if (status != cudaErrorNoKernelImageForDevice && status != cudaErrorInvalidDeviceFunction) C10_CUDA_CHECK(status);
+  });
+  if (runs[device]) return;
+  const DeviceFacts& facts = device_facts(device);
+  TORCH_CHECK_NOT_IMPLEMENTED(false, "nvfp4::cutlass_scaled_fp4_mm: this build holds no machine code of its kernels ",
+                              "for ", facts.name, " (compute capability ", facts.major, ".", facts.minor,
+                              "); nvfp4.build_info() lists the targets it was built for. Rebuild with "
+                              "TORCH_CUDA_ARCH_LIST naming ", facts.major, ".", facts.minor,
+                              "a or the family target ", facts.major, ".0f.");
 }
 
 // out [M, N] = alpha * (a @ b^T) + bias with the configuration `Traits` (its ElementOut is out's
@@ -50,7 +81,8 @@ void run_cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tens
                                     alpha.numel() > 1,
                                     bias.has_value() ? static_cast<const Out*>(bias->const_data_ptr()) : nullptr,
                                     static_cast<Out*>(out.mutable_data_ptr())};
-  const auto arguments = make_arguments<Traits>(problem, device, multiprocessors_of(device));
+  check_kernel_runs_on<Traits>(device);
+  const auto arguments = make_arguments<Traits>(problem, device, device_facts(device).multiprocessors);
   at::Tensor workspace =
       at::empty({static_cast<int64_t>(workspace_bytes<Traits>(arguments))}, a.options().dtype(at::kByte));
   const cutlass::Status status =

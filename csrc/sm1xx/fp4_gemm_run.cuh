@@ -71,6 +71,18 @@ size_t workspace_bytes(const typename Traits::Gemm::Arguments& arguments) {
   return Traits::Gemm::get_workspace_size(arguments);
 }
 
+// Whether this binary holds machine code of the configuration's kernel for the current device:
+// cudaSuccess, or the CUDA runtime's reason (cudaErrorNoKernelImageForDevice where the build's
+// targets do not run on it: sm_100a code on a 10.3 GPU; the family target sm_100f does).
+template <typename Traits>
+cudaError_t kernel_image_status() {
+  cudaFuncAttributes attributes{};
+  const cudaError_t status =
+      cudaFuncGetAttributes(&attributes, cutlass::device_kernel<typename Traits::Gemm::GemmKernel>);
+  if (status != cudaSuccess) cudaGetLastError();  // the answer, not a failure of the calls that follow
+  return status;
+}
+
 // Checks `arguments` (can_implement), then runs the GEMM on `stream` with `workspace` of
 // workspace_bytes(arguments) bytes.
 template <typename Traits>

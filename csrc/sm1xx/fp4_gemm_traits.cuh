@@ -51,6 +51,8 @@ struct Fp4GemmTraits {
       cutlass::gemm::collective::StageCountAutoCarveout<static_cast<int>(
           sizeof(typename CollectiveEpilogue::SharedStorage))>,
       MainloopSchedule>::CollectiveOp;
+  // The tile scheduler left at CUTLASS's default: persistent (PersistentTileSchedulerSm100, for the
+  // SM100 and SM120 kernels alike), one CTA (or pair) a multiprocessor walking the output tiles.
   using GemmKernel =
       cutlass::gemm::kernel::GemmUniversal<cute::Shape<int, int, int, int>, CollectiveMainloop, CollectiveEpilogue>;
   using Gemm = cutlass::gemm::device::GemmUniversalAdapter<GemmKernel>;

@@ -7,6 +7,6 @@
 
 namespace nvfp4::sm120 {
 
-NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_cooperative_128x128x128, Fp4GemmCooperative128x128x128)
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_cooperative_128x128x128_m1_256, Fp4GemmCooperative128x128x128)
 
 }  // namespace nvfp4::sm120

@@ -7,6 +7,6 @@
 
 namespace nvfp4::sm120 {
 
-NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_pingpong_128x128x256, Fp4GemmPingpong128x128x256)
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_pingpong_128x128x256_m257_up, Fp4GemmPingpong128x128x256)
 
 }  // namespace nvfp4::sm120

@@ -7,6 +7,6 @@
 
 namespace nvfp4::sm100 {
 
-NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_1sm_128x128, Fp4Gemm1Sm128x128)
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_1sm_128x128x256_m1_128, Fp4Gemm1Sm128x128)
 
 }  // namespace nvfp4::sm100

@@ -7,6 +7,6 @@
 
 namespace nvfp4::sm100 {
 
-NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x256, Fp4Gemm2Sm256x256)
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x256x256_m257_up, Fp4Gemm2Sm256x256)
 
 }  // namespace nvfp4::sm100

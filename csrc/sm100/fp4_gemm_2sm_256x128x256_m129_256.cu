@@ -7,6 +7,6 @@
 
 namespace nvfp4::sm100 {
 
-NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x128, Fp4Gemm2Sm256x128)
+NVFP4_DEFINE_FP4_GEMM_ENTRY(fp4_gemm_2sm_256x128x256_m129_256, Fp4Gemm2Sm256x128)
 
 }  // namespace nvfp4::sm100
