@@ -168,8 +168,16 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 // start, then, at tile i of its own warp, tile i - kXRingLag + kXRingSlots into the slot of tile
 // i - kXRingLag once every warp has read that one: copies run kXRingSlots - kXRingLag tiles ahead of
 // warp 0, and the other warps may trail it by kXRingLag tiles before it waits for them.
+// Copies far ahead matter more than a loose coupling of the warps: with the weight streaming, x's
+// copies from L2 take several tiles' time. H100, bench_fragment_mm with the ring, 8 rows a warp
+// and four tiles ahead, 8192 x 28672 (90 tiles a split), us, lag 3 / 2 / 1 (5 / 6 / 7 tiles ahead):
+// M = 8 70.3 / 70.0 / 55.4, M = 4 70.3 / 70.2 / 55.4, M = 1 71.0 / 70.9 / 55.6 (16 slots at lag 3,
+// 13 ahead: 56.3); elsewhere lag 1 is even or up to 2% faster (M = 8 8192^2 19.2 -> 18.8; 16 rows a
+// warp: 8192^2 22.5 -> 22.3, 28672 x 8192 53.7 -> 53.7). 12 slots were slower (M = 16 8192^2 27.0).
 constexpr int kXRingSlots = 8;
-constexpr int kXRingLag = 3;
+constexpr int kXRingLag = 1;
+static_assert(kXRingLag >= 1, "thread 0 refills a slot its own warp has read: lag 0 would wait on itself");
+static_assert((kXRingSlots & (kXRingSlots - 1)) == 0, "a power of two: the slot and phase are a mask and a shift");
 __host__ __device__ constexpr int x_ring_slot_bytes(int n_tiles) { return 8 * n_tiles * kXRowBytes; }
 // The dynamic shared memory of kRing: room to align the slots, the slots, the barriers.
 __host__ __device__ constexpr int x_ring_bytes(int n_tiles) {
@@ -539,7 +547,8 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
     for (int e = 0; e < kReducedColumns; ++e) {
       values[e] = column + e < n ? epilogue.finish(sums[e], epilogue.column_of(column + e)) : T{};
     }
-    epilogue.store_eight(row, column, *reinterpret_cast<const uint4*>(values), aligned && column + kReducedColumns <= n);
+    const bool whole = aligned && column + kReducedColumns <= n;
+    epilogue.store_eight(row, column, *reinterpret_cast<const uint4*>(values), whole);
   }
 }
 
