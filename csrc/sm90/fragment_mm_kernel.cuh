@@ -168,12 +168,12 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 // start, then, at tile i of its own warp, tile i - kXRingLag + kXRingSlots into the slot of tile
 // i - kXRingLag once every warp has read that one: copies run kXRingSlots - kXRingLag tiles ahead of
 // warp 0, and the other warps may trail it by kXRingLag tiles before it waits for them.
-// Copies far ahead matter more than a loose coupling of the warps: with the weight streaming, x's
-// copies from L2 take several tiles' time. H100, bench_fragment_mm with the ring, 8 rows a warp
-// and four tiles ahead, 8192 x 28672 (90 tiles a split), us, lag 3 / 2 / 1 (5 / 6 / 7 tiles ahead):
-// M = 8 70.3 / 70.0 / 55.4, M = 4 70.3 / 70.2 / 55.4, M = 1 71.0 / 70.9 / 55.6 (16 slots at lag 3,
-// 13 ahead: 56.3); elsewhere lag 1 is even or up to 2% faster (M = 8 8192^2 19.2 -> 18.8; 16 rows a
-// warp: 8192^2 22.5 -> 22.3, 28672 x 8192 53.7 -> 53.7). 12 slots were slower (M = 16 8192^2 27.0).
+// Copies far ahead matter more than a loose coupling of the warps where few warps share a
+// multiprocessor: with the weight streaming, x's copies from L2 take several tiles' time. H100,
+// bench_fragment_mm, 8 rows a warp, four tiles ahead, 8192 x 28672 (90 tiles a split), us, lag 3 ->
+// 1 (5 -> 7 tiles ahead): at 5 CTAs a multiprocessor (a build at 83 registers) M = 8 70.3 -> 55.4;
+// at this kernel's 6 (78 registers) M = 4 56.3 -> 55.9, M = 8 55.9 -> 55.8; M = 8 8192^2 19.35 ->
+// 18.97; 16 rows a warp even (8192^2 22.3 -> 22.4, 8192 x 28672 62.3 -> 62.3). 12 slots were slower.
 constexpr int kXRingSlots = 8;
 constexpr int kXRingLag = 1;
 static_assert(kXRingLag >= 1, "thread 0 refills a slot its own warp has read: lag 0 would wait on itself");
