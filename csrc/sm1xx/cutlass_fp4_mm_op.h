@@ -10,7 +10,6 @@
 
 #include <array>
 #include <mutex>
-#include <string>
 
 #include <cutlass/bfloat16.h>
 #include <cutlass/half.h>
@@ -20,24 +19,17 @@
 
 namespace nvfp4::sm1xx {
 
-// What a call needs to know of `device`, queried once per device.
-struct DeviceFacts {
-  std::string name;
-  int major = 0;
-  int minor = 0;
-  int multiprocessors = 0;
-};
 constexpr int kMaxDevices = 64;
-inline const DeviceFacts& device_facts(int device) {
+
+// The multiprocessors of `device`, queried once per device.
+inline int multiprocessors_of(int device) {
   TORCH_CHECK(device >= 0 && device < kMaxDevices, "CUDA device index out of range: ", device);
   static std::array<std::once_flag, kMaxDevices> queried;
-  static std::array<DeviceFacts, kMaxDevices> facts;
+  static std::array<int, kMaxDevices> counts;
   std::call_once(queried[device], [&] {
-    cudaDeviceProp properties{};
-    C10_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
-    facts[device] = {properties.name, properties.major, properties.minor, properties.multiProcessorCount};
+    C10_CUDA_CHECK(cudaDeviceGetAttribute(&counts[device], cudaDevAttrMultiProcessorCount, device));
   });
-  return facts[device];
+  return counts[device];
 }
 
 // A clear error where this build's machine code of configuration `Traits` does not run on
@@ -45,6 +37,7 @@ inline const DeviceFacts& device_facts(int device) {
 // architecture-specific target runs only on its own compute capability. Asked once per device.
 template <typename Traits>
 void check_kernel_runs_on(int device) {
+  TORCH_CHECK(device >= 0 && device < kMaxDevices, "CUDA device index out of range: ", device);
   static std::array<std::once_flag, kMaxDevices> checked;
   static std::array<bool, kMaxDevices> runs;
   std::call_once(checked[device], [&] {
@@ -54,12 +47,14 @@ void check_kernel_runs_on(int device) {
     if (status != cudaErrorNoKernelImageForDevice && status != cudaErrorInvalidDeviceFunction) C10_CUDA_CHECK(status);
   });
   if (runs[device]) return;
-  const DeviceFacts& facts = device_facts(device);
+  cudaDeviceProp properties{};  // only on the way to the error
+  C10_CUDA_CHECK(cudaGetDeviceProperties(&properties, device));
+  const int major = properties.major, minor = properties.minor;
   TORCH_CHECK_NOT_IMPLEMENTED(false, "nvfp4::cutlass_scaled_fp4_mm: this build holds no machine code of its kernels ",
-                              "for ", facts.name, " (compute capability ", facts.major, ".", facts.minor,
+                              "for ", properties.name, " (compute capability ", major, ".", minor,
                               "); nvfp4.build_info() lists the targets it was built for. Rebuild with "
-                              "TORCH_CUDA_ARCH_LIST naming ", facts.major, ".", facts.minor,
-                              "a or the family target ", facts.major, ".0f.");
+                              "TORCH_CUDA_ARCH_LIST naming ", major, ".", minor, "a or the family target ", major,
+                              ".0f.");
 }
 
 // out [M, N] = alpha * (a @ b^T) + bias with the configuration `Traits` (its ElementOut is out's
@@ -82,7 +77,7 @@ void run_cutlass_fp4_mm(const at::Tensor& a, const at::Tensor& b, const at::Tens
                                     bias.has_value() ? static_cast<const Out*>(bias->const_data_ptr()) : nullptr,
                                     static_cast<Out*>(out.mutable_data_ptr())};
   check_kernel_runs_on<Traits>(device);
-  const auto arguments = make_arguments<Traits>(problem, device, device_facts(device).multiprocessors);
+  const auto arguments = make_arguments<Traits>(problem, device, multiprocessors_of(device));
   at::Tensor workspace =
       at::empty({static_cast<int64_t>(workspace_bytes<Traits>(arguments))}, a.options().dtype(at::kByte));
   const cutlass::Status status =
