@@ -64,7 +64,8 @@ def parse_run(options: list[str], output: str) -> Run:
 
 def candidates(m: int) -> list[list[str]]:
     """The configurations one (M, N, K) is timed with besides its plan. The benchmark clamps a
-    split count to what K and the kernel allow; runs that come out the same plan are timed once."""
+    split count to what K and the kernel allow; a run that comes out as a plan already timed is
+    not reported again."""
     configurations = []
     if m <= SPLIT_K_UP_TO:
         for rows in (8, 16):

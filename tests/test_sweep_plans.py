@@ -77,7 +77,7 @@ def test_small_batches_also_try_the_split_k_kernel(sweep_plans):
 def test_the_sweep_times_each_plan_once_and_finds_the_fastest(sweep_plans, fake_binary: Path):
     result = sweep_plans.sweep(fake_binary, 64, 4096, 4096, iterations=1)
     plans = [run["plan"] for run in result["runs"]]
-    assert len(plans) == len(set(plans))  # splits past 4 came out as 4 splits: timed once
+    assert len(plans) == len(set(plans))  # splits past 4 came out as 4 splits: reported once
     assert result["plan"]["plan"] == "wgmma, batch tile 64, 1 K splits"
     assert result["best"]["plan"] == "wgmma, batch tile 64, 4 K splits"
     assert result["best"]["runtime_us"] == pytest.approx(26.0)
