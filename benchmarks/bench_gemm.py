@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from timing import copies_for, run_metadata, time_rotating, write_result
+from timing import copies_for, run_metadata, time_interleaved, write_result
 
 import nvfp4
 
@@ -118,7 +118,7 @@ def run(shapes: list[tuple[int, int]], ms: list[int], kernels: tuple[str, ...]) 
         weights = Weights(n, k)
         for m in ms:
             x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
-            seconds = {kernel: time_rotating(kernel_calls(kernel, weights, x)) for kernel in kernels}
+            seconds = time_interleaved({kernel: kernel_calls(kernel, weights, x) for kernel in kernels})
             for kernel, time in seconds.items():
                 rows.append(
                     {

@@ -28,9 +28,9 @@ def copies_for(bytes_per_copy: int) -> int:
     return max(1, min(MAX_COPIES, math.ceil(ROTATION_BYTES / bytes_per_copy)))
 
 
-def time_per_call(calls: list[Callable[[], object]], replays: int = 30, min_calls: int = MIN_CALLS_PER_GRAPH) -> float:
-    """Median seconds per call of a CUDA graph that makes the calls of `calls` in turn, repeated
-    to at least `min_calls` calls."""
+def _capture(calls: list[Callable[[], object]], min_calls: int) -> tuple[torch.cuda.CUDAGraph, int]:
+    """A CUDA graph that makes the calls of `calls` in turn, repeated to at least `min_calls`
+    calls, replayed once; and its number of calls."""
     calls = calls * math.ceil(min_calls / len(calls))
     for call in calls[:2]:
         call()  # load modules, warm caches outside the capture
@@ -41,20 +41,28 @@ def time_per_call(calls: list[Callable[[], object]], replays: int = 30, min_call
             call()
     graph.replay()
     torch.cuda.synchronize()
-    times = []
-    for _ in range(replays):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        graph.replay()
-        end.record()
-        end.synchronize()
-        times.append(start.elapsed_time(end) / 1e3 / len(calls))
-    return statistics.median(times)
+    return graph, len(calls)
 
 
-def time_rotating(calls: list[Callable[[], object]], replays: int = 20) -> float:
-    """time_per_call with as many calls per graph as give a replay >= MIN_REPLAY_SECONDS (100 at
-    most, the length of one rotation at least): long GEMMs do not need 100 calls to be timed."""
+def _replay_seconds(graph: torch.cuda.CUDAGraph) -> float:
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    graph.replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3
+
+
+def time_per_call(calls: list[Callable[[], object]], replays: int = 30, min_calls: int = MIN_CALLS_PER_GRAPH) -> float:
+    """Median seconds per call of a CUDA graph that makes the calls of `calls` in turn, repeated
+    to at least `min_calls` calls."""
+    graph, count = _capture(calls, min_calls)
+    return statistics.median(_replay_seconds(graph) / count for _ in range(replays))
+
+
+def _calls_per_graph(calls: list[Callable[[], object]]) -> int:
+    """As many calls as give a replay >= MIN_REPLAY_SECONDS (MIN_CALLS_PER_GRAPH at most, the
+    length of one rotation at least): long GEMMs do not need 100 calls to be timed."""
     calls[0]()
     torch.cuda.synchronize()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -64,7 +72,24 @@ def time_rotating(calls: list[Callable[[], object]], replays: int = 20) -> float
     end.synchronize()
     estimate = max(start.elapsed_time(end) / 1e3, 1e-7)
     wanted = min(MIN_CALLS_PER_GRAPH, max(3, math.ceil(MIN_REPLAY_SECONDS / estimate)))
-    return time_per_call(calls, replays, min_calls=max(wanted, len(calls)))
+    return max(wanted, len(calls))
+
+
+def time_interleaved(kernels: dict[str, list[Callable[[], object]]], replays: int = 20) -> dict[str, float]:
+    """Median seconds per call of each kernel's rotating calls, the kernels timed side by side: each
+    kernel's calls are captured in a graph of their own, then the graphs are replayed one after
+    another, round after round, starting each round one kernel further on. A drift of the card's
+    clocks or temperature during the measurement (a long compute-bound kernel warms it for the
+    next one) then falls on every kernel alike instead of on whichever ran after it."""
+    graphs = {name: _capture(calls, _calls_per_graph(calls)) for name, calls in kernels.items()}
+    names = list(graphs)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for round_index in range(replays):
+        for offset in range(len(names)):
+            name = names[(round_index + offset) % len(names)]
+            graph, count = graphs[name]
+            seconds[name].append(_replay_seconds(graph) / count)
+    return {name: statistics.median(values) for name, values in seconds.items()}
 
 
 def run_metadata() -> dict:
