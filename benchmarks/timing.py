@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import platform
+import random
 import statistics
 import time
 from collections.abc import Callable
@@ -75,20 +76,32 @@ def _calls_per_graph(calls: list[Callable[[], object]]) -> int:
     return max(wanted, len(calls))
 
 
+def replay_order(names: list[str], rounds: int, seed: int = 0) -> list[str]:
+    """The order in which time_interleaved replays the kernels' graphs: every kernel once a round,
+    each round shuffled anew (from a fixed seed, so every run replays alike). Over the rounds each
+    kernel then follows each of the others about equally often: under the card's power cap the
+    clocks a replay starts with depend on the kernel before it."""
+    generator = random.Random(seed)
+    order = []
+    for _ in range(rounds):
+        round_names = list(names)
+        generator.shuffle(round_names)
+        order += round_names
+    return order
+
+
 def time_interleaved(kernels: dict[str, list[Callable[[], object]]], replays: int = 20) -> dict[str, float]:
-    """Median seconds per call of each kernel's rotating calls, the kernels timed side by side: each
-    kernel's calls are captured in a graph of their own, then the graphs are replayed one after
-    another, round after round, starting each round one kernel further on. A drift of the card's
-    clocks or temperature during the measurement (a long compute-bound kernel warms it for the
-    next one) then falls on every kernel alike instead of on whichever ran after it."""
+    """Median seconds per call of each kernel's rotating calls, the kernels timed side by side:
+    each kernel's calls are captured in a graph of their own, then the graphs are replayed in
+    rounds, each round every graph once (replay_order). A drift of the card's clocks or temperature
+    during the measurement then falls on every kernel alike instead of on whichever ran after a
+    hot one (H100, benchmarks/NOTES.md: a compute-bound GEMM at M = 4096 holds the 700 W cap, the
+    clocks fall from 1980 to 1100-1450 MHz within a second, and recover within seconds)."""
     graphs = {name: _capture(calls, _calls_per_graph(calls)) for name, calls in kernels.items()}
-    names = list(graphs)
-    seconds: dict[str, list[float]] = {name: [] for name in names}
-    for round_index in range(replays):
-        for offset in range(len(names)):
-            name = names[(round_index + offset) % len(names)]
-            graph, count = graphs[name]
-            seconds[name].append(_replay_seconds(graph) / count)
+    seconds: dict[str, list[float]] = {name: [] for name in graphs}
+    for name in replay_order(list(graphs), replays):
+        graph, count = graphs[name]
+        seconds[name].append(_replay_seconds(graph) / count)
     return {name: statistics.median(values) for name, values in seconds.items()}
 
 
