@@ -8,7 +8,9 @@ row, by nvfp4_qdq first elsewhere), ``dequant_linear`` (dequantize the weight to
 bf16 on every call, then F.linear) and ``humming`` (humming-kernels' HummingLayer on the ModelOpt
 tensors, W4A16, when it is installed). Timing per DESIGN.md section 5: a CUDA graph of many
 calls, median over replays, the weights rotated over enough copies that each side streams
->= 200 MB a pass.
+>= 200 MB a pass; the kernels of one point are timed side by side, in rounds of one replay each in
+a shuffled order (timing.time_interleaved), so that the card's power cap and temperature weigh on
+all of them alike.
 
     python benchmarks/bench_gemm.py                      # table, JSON in benchmarks/results/
     python benchmarks/bench_gemm.py --runs 3             # the median of three whole runs (for claims)
