@@ -10,6 +10,7 @@ load_extensions()
 
 from . import constants, reference  # noqa: E402
 from ._build import build_info, manifest  # noqa: E402
+from .backends import NvFp4LinearBackend, select_nvfp4_linear_backend  # noqa: E402
 from .layout import (  # noqa: E402
     pad_nvfp4_activation_for_cutlass,
     pad_nvfp4_weight_for_cutlass,
@@ -23,6 +24,7 @@ from .layout import (  # noqa: E402
     unprepare_weights_for_nvfp4_flashinfer_trtllm,
     unprepare_weights_for_nvfp4_sm90,
 )
+from .linear import apply_nvfp4_linear, convert_to_nvfp4_linear_kernel_format  # noqa: E402
 from .ops import (  # noqa: E402
     cutlass_scaled_fp4_mm,
     cutlass_scaled_mm_supports_fp4,
@@ -38,8 +40,11 @@ from .ops import (  # noqa: E402
 __version__: str = manifest()["version"]
 
 __all__ = [
+    "NvFp4LinearBackend",
+    "apply_nvfp4_linear",
     "build_info",
     "constants",
+    "convert_to_nvfp4_linear_kernel_format",
     "cutlass_scaled_fp4_mm",
     "cutlass_scaled_mm_supports_fp4",
     "dequantize",
@@ -53,6 +58,7 @@ __all__ = [
     "prepare_weights_for_nvfp4_sm90",
     "reference",
     "scaled_fp4_quant",
+    "select_nvfp4_linear_backend",
     "slice_nvfp4_output",
     "sm90_scaled_fp4_mm",
     "swizzle_blockscale",

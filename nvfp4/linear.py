@@ -1,0 +1,184 @@
+"""An NVFP4 linear layer's weights put in the form its backend reads, and the layer applied to an
+activation: ``convert_to_nvfp4_linear_kernel_format`` and ``apply_nvfp4_linear``, with the public
+``nvfp4_utils`` semantics.
+
+A layer is any ``nn.Module`` (or object) holding the attributes of DESIGN.md sections 1 and 3, in
+checkpoint form before the conversion:
+
+=========================== ================================================================
+``weight``                  packed codes, uint8 or float4_e2m1fn_x2 [N, K/2]
+``weight_scale``            float8_e4m3fn block scales [N, K/16], linear
+``weight_global_scale``     fp32 decode scale ``1/gs_w``: one value, or [N] (one per output channel)
+``input_global_scale_inv``  fp32 encode scale ``gs_x`` of the activation (W4A4 checkpoints only)
+``alpha``                   fp32 ``1/(gs_x * gs_w)``, one value or [N] (W4A4 checkpoints only)
+``output_size_per_partition``, ``input_size_per_partition``: N and K
+=========================== ================================================================
+
+The conversion replaces ``weight`` and ``weight_scale`` by the backend's layout and sets
+``weights_padding_cols`` (bytes of K padding). Every scale stays on the layer's device, so applying
+the layer never copies from the host and can be captured in a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from .backends import NvFp4LinearBackend
+from .constants import BLOCK_SIZE, SCALE_DTYPE
+from .layout import prepare_weights_for_nvfp4_cutlass, prepare_weights_for_nvfp4_sm90, slice_nvfp4_output
+from .ops import (
+    cutlass_scaled_fp4_mm,
+    dequantize,
+    nvfp4_qdq,
+    scaled_fp4_quant,
+    sm90_scaled_fp4_mm,
+    unswizzle_blockscale,
+)
+
+__all__ = ["apply_nvfp4_linear", "convert_to_nvfp4_linear_kernel_format", "has_activation_scale"]
+
+_WEIGHT_ATTRIBUTES = (
+    "weight",
+    "weight_scale",
+    "weight_global_scale",
+    "output_size_per_partition",
+    "input_size_per_partition",
+)
+_ACTIVATION_ATTRIBUTES = ("input_global_scale_inv", "alpha")
+
+
+def has_activation_scale(layer: object) -> bool:
+    """Whether the layer holds an activation scale (a W4A4 checkpoint) rather than none (W4A16)."""
+    return getattr(layer, "input_global_scale_inv", None) is not None
+
+
+def _require(layer: object, names: tuple[str, ...], backend: NvFp4LinearBackend) -> None:
+    missing = [name for name in names if getattr(layer, name, None) is None]
+    if missing:
+        raise AttributeError(
+            f"the {backend.value} backend needs the layer attribute(s) {', '.join(missing)} "
+            f"({type(layer).__name__} has none)"
+        )
+
+
+def _replace(layer: object, name: str, tensor: torch.Tensor) -> None:
+    """Sets a layer attribute that may be a registered parameter or buffer of an nn.Module."""
+    if isinstance(layer, torch.nn.Module) and name in layer._parameters:
+        layer._parameters[name] = torch.nn.Parameter(tensor, requires_grad=False)
+    elif isinstance(layer, torch.nn.Module) and name in layer._buffers:
+        layer._buffers[name] = tensor
+    else:
+        setattr(layer, name, tensor)
+
+
+def convert_to_nvfp4_linear_kernel_format(backend: NvFp4LinearBackend, layer: object) -> None:
+    """Puts the layer's checkpoint-form ``weight`` and ``weight_scale`` in the layout ``backend``
+    reads (once, at load): CUTLASS pads N and K to multiples of 32 and swizzles the scales
+    (``weights_padding_cols`` = the K padding in bytes); the Hopper backends take the fragment
+    layout; EMULATION keeps the checkpoint form (linear scales: apply it with ``swizzle=False``)."""
+    _require(layer, _WEIGHT_ATTRIBUTES, backend)
+    if backend.rounds_activations:
+        _require(layer, _ACTIVATION_ATTRIBUTES, backend)
+    if layer.weight_scale.dtype != SCALE_DTYPE:
+        raise TypeError(f"layer.weight_scale must be {SCALE_DTYPE}, got {layer.weight_scale.dtype}")
+    layer.weights_padding_cols = 0
+    if backend is NvFp4LinearBackend.CUTLASS:
+        weight, weight_scale, layer.weights_padding_cols = prepare_weights_for_nvfp4_cutlass(
+            layer.weight.data, layer.weight_scale.data
+        )
+    elif backend in (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.HOPPER_W4A4):
+        weight, weight_scale = prepare_weights_for_nvfp4_sm90(layer.weight.data, layer.weight_scale.data)
+    else:
+        return
+    _replace(layer, "weight", weight)
+    _replace(layer, "weight_scale", weight_scale)
+
+
+def _per_column(alpha: torch.Tensor, columns: int) -> torch.Tensor:
+    """``alpha`` as the GEMM ops take it: 0-dim for one value, else [columns] (zero past its own
+    length, for padded output columns that are sliced away)."""
+    if alpha.numel() == 1:
+        return alpha.reshape(())
+    return alpha if alpha.numel() == columns else F.pad(alpha, (0, columns - alpha.numel()))
+
+
+def _emulate(layer: object, x: torch.Tensor, bias: torch.Tensor | None, swizzle: bool) -> torch.Tensor:
+    """``alpha * (x' @ (e2m1 * sf)^T) + bias`` in fp32, one rounding to x's dtype; ``x'`` is
+    ``nvfp4_qdq(x, gs_x)`` where the layer has an activation scale (W4A4), else x (W4A16). The
+    project's own ops decode and round, so eager and compiled runs give the same values."""
+    n, k = layer.output_size_per_partition, layer.input_size_per_partition
+    weight, weight_scale = layer.weight, layer.weight_scale
+    rows, stored_k = weight.shape[0], weight.shape[1] * 2
+    if swizzle:  # a layer converted for CUTLASS: swizzled from its unpadded N and K
+        weight_scale = unswizzle_blockscale(weight_scale, n, k // BLOCK_SIZE)
+        weight = weight[:n, : k // 2].contiguous()
+    elif (rows, stored_k) != (n, k):
+        raise ValueError(
+            f"the emulation backend reads the checkpoint form: weight [{n}, {k // 2}] with linear scales "
+            f"(swizzle=False), got weight {tuple(layer.weight.shape)}; apply a layer converted for cutlass "
+            "with swizzle=True"
+        )
+    unit_scale = torch.ones((), dtype=torch.float32, device=x.device)
+    decoded = dequantize(weight, weight_scale, unit_scale, swizzled=False, out_dtype=torch.float32)  # e2m1 * sf
+    if has_activation_scale(layer):
+        x, alpha = nvfp4_qdq(x, layer.input_global_scale_inv), layer.alpha
+    else:
+        alpha = layer.weight_global_scale
+    out = (x.float() @ decoded.T) * alpha.float().reshape(-1)
+    if bias is not None:
+        out = out + bias.float()
+    return out.to(x.dtype)
+
+
+def apply_nvfp4_linear(
+    backend: NvFp4LinearBackend,
+    layer: object,
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    swizzle: bool | None = None,
+) -> torch.Tensor:
+    """``x @ W^T + bias`` for a layer converted with :func:`convert_to_nvfp4_linear_kernel_format`:
+    ``x`` [..., K] fp16 or bf16, the result [..., N] in x's dtype. The native CUTLASS backend
+    quantizes x straight into a K-padded buffer (no copy for the padding) and slices padded output
+    columns off; the bias is added in the GEMM's fp32 epilogue where the kernel takes it.
+    ``swizzle`` matters only for EMULATION: whether the layer's weight scales are swizzled (a layer
+    converted for CUTLASS); None or False: linear, as EMULATION's own conversion keeps them."""
+    _require(layer, _WEIGHT_ATTRIBUTES, backend)
+    if backend.rounds_activations:
+        _require(layer, _ACTIVATION_ATTRIBUTES, backend)
+    n, k = layer.output_size_per_partition, layer.input_size_per_partition
+    if x.shape[-1] != k:
+        raise ValueError(f"x must end in the layer's input size {k}, got shape {tuple(x.shape)}")
+    if x.dtype not in (torch.float16, torch.bfloat16):
+        raise TypeError(f"x must be float16 or bfloat16, got {x.dtype}")
+    x2d = x.reshape(-1, k)
+    if backend is NvFp4LinearBackend.EMULATION:
+        out = _emulate(layer, x2d, bias, bool(swizzle))
+    elif backend is NvFp4LinearBackend.HOPPER_W4A16:
+        out = sm90_scaled_fp4_mm(
+            x2d, layer.weight, layer.weight_scale, _per_column(layer.weight_global_scale, n), bias, n
+        )
+    elif backend is NvFp4LinearBackend.HOPPER_W4A4:
+        out = sm90_scaled_fp4_mm(
+            x2d,
+            layer.weight,
+            layer.weight_scale,
+            _per_column(layer.alpha, n),
+            bias,
+            n,
+            layer.input_global_scale_inv.reshape(()),
+        )
+    else:  # CUTLASS
+        padded_n = layer.weight.shape[0]
+        x_fp4, x_scale = scaled_fp4_quant(
+            x2d, layer.input_global_scale_inv.reshape(()), swizzle=True, padded_k=k + 2 * layer.weights_padding_cols
+        )
+        kernel_bias = bias if padded_n == n else None
+        out = cutlass_scaled_fp4_mm(
+            x_fp4, layer.weight, x_scale, layer.weight_scale, _per_column(layer.alpha, padded_n), kernel_bias, x.dtype
+        )
+        out = slice_nvfp4_output(out, n)
+        if bias is not None and kernel_bias is None:
+            out = out + bias
+    return out.reshape(*x.shape[:-1], n)
