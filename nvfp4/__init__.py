@@ -8,7 +8,7 @@ from ._build import load_extensions
 
 load_extensions()
 
-from . import constants, reference  # noqa: E402
+from . import autograd, constants, reference  # noqa: E402, F401 (autograd registers gradients)
 from ._build import build_info, manifest  # noqa: E402
 from .backends import NvFp4LinearBackend, select_nvfp4_linear_backend  # noqa: E402
 from .layout import (  # noqa: E402
@@ -25,6 +25,7 @@ from .layout import (  # noqa: E402
     unprepare_weights_for_nvfp4_sm90,
 )
 from .linear import apply_nvfp4_linear, convert_to_nvfp4_linear_kernel_format  # noqa: E402
+from .modules import NVFP4Linear  # noqa: E402
 from .ops import (  # noqa: E402
     cutlass_scaled_fp4_mm,
     cutlass_scaled_mm_supports_fp4,
@@ -40,6 +41,7 @@ from .ops import (  # noqa: E402
 __version__: str = manifest()["version"]
 
 __all__ = [
+    "NVFP4Linear",
     "NvFp4LinearBackend",
     "apply_nvfp4_linear",
     "build_info",

@@ -36,7 +36,7 @@ from .ops import (
     unswizzle_blockscale,
 )
 
-__all__ = ["apply_nvfp4_linear", "convert_to_nvfp4_linear_kernel_format", "has_activation_scale"]
+__all__ = ["apply_nvfp4_linear", "convert_to_nvfp4_linear_kernel_format", "has_activation_scale", "nvfp4_linear"]
 
 _WEIGHT_ATTRIBUTES = (
     "weight",
@@ -103,12 +103,21 @@ def _per_column(alpha: torch.Tensor, columns: int) -> torch.Tensor:
     return alpha if alpha.numel() == columns else F.pad(alpha, (0, columns - alpha.numel()))
 
 
-def _emulate(layer: object, x: torch.Tensor, bias: torch.Tensor | None, swizzle: bool) -> torch.Tensor:
+def _emulate(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    alpha: torch.Tensor,
+    input_scale_inv: torch.Tensor | None,
+    n: int,
+    k: int,
+    bias: torch.Tensor | None,
+    swizzle: bool,
+) -> torch.Tensor:
     """``alpha * (x' @ (e2m1 * sf)^T) + bias`` in fp32, one rounding to x's dtype; ``x'`` is
-    ``nvfp4_qdq(x, gs_x)`` where the layer has an activation scale (W4A4), else x (W4A16). The
-    project's own ops decode and round, so eager and compiled runs give the same values."""
-    n, k = layer.output_size_per_partition, layer.input_size_per_partition
-    weight, weight_scale = layer.weight, layer.weight_scale
+    ``nvfp4_qdq(x, gs_x)`` where there is an activation scale (W4A4), else x (W4A16). The project's
+    own ops decode and round, so eager and compiled runs give the same values. The gradient with
+    respect to x passes the rounding straight through (the weight is frozen)."""
     rows, stored_k = weight.shape[0], weight.shape[1] * 2
     if swizzle:  # a layer converted for CUTLASS: swizzled from its unpadded N and K
         weight_scale = unswizzle_blockscale(weight_scale, n, k // BLOCK_SIZE)
@@ -116,19 +125,86 @@ def _emulate(layer: object, x: torch.Tensor, bias: torch.Tensor | None, swizzle:
     elif (rows, stored_k) != (n, k):
         raise ValueError(
             f"the emulation backend reads the checkpoint form: weight [{n}, {k // 2}] with linear scales "
-            f"(swizzle=False), got weight {tuple(layer.weight.shape)}; apply a layer converted for cutlass "
+            f"(swizzle=False), got weight {tuple(weight.shape)}; apply a layer converted for cutlass "
             "with swizzle=True"
         )
     unit_scale = torch.ones((), dtype=torch.float32, device=x.device)
     decoded = dequantize(weight, weight_scale, unit_scale, swizzled=False, out_dtype=torch.float32)  # e2m1 * sf
-    if has_activation_scale(layer):
-        x, alpha = nvfp4_qdq(x, layer.input_global_scale_inv), layer.alpha
-    else:
-        alpha = layer.weight_global_scale
+    if input_scale_inv is not None:
+        x = _RoundedStraightThrough.apply(x, input_scale_inv)
     out = (x.float() @ decoded.T) * alpha.float().reshape(-1)
     if bias is not None:
         out = out + bias.float()
     return out.to(x.dtype)
+
+
+class _RoundedStraightThrough(torch.autograd.Function):
+    """``nvfp4_qdq(x, gs_x)`` forward; the identity backward (the straight-through estimator)."""
+
+    @staticmethod
+    def forward(x: torch.Tensor, input_scale_inv: torch.Tensor) -> torch.Tensor:
+        return nvfp4_qdq(x, input_scale_inv.reshape(()))
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:
+        pass
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        return grad, None
+
+
+def nvfp4_linear(
+    backend: NvFp4LinearBackend,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    weight_global_scale: torch.Tensor,
+    input_global_scale_inv: torch.Tensor | None,
+    alpha: torch.Tensor | None,
+    output_size: int,
+    weights_padding_cols: int = 0,
+    bias: torch.Tensor | None = None,
+    swizzle: bool = False,
+) -> torch.Tensor:
+    """:func:`apply_nvfp4_linear` on tensors rather than a layer: ``weight`` and ``weight_scale``
+    in ``backend``'s layout, ``weight_global_scale`` = 1/gs_w, and for W4A4 the activation's encode
+    scale ``input_global_scale_inv`` = gs_x and ``alpha`` = 1/(gs_x * gs_w) (each one value or
+    [N]); None for both where the checkpoint has no activation scale (W4A16)."""
+    k = x.shape[-1]
+    if x.dtype not in (torch.float16, torch.bfloat16):
+        raise TypeError(f"x must be float16 or bfloat16, got {x.dtype}")
+    if backend.rounds_activations and (input_global_scale_inv is None or alpha is None):
+        raise ValueError(f"the {backend.value} backend multiplies NVFP4 activations: it needs their scale and alpha")
+    if x.requires_grad and torch.is_grad_enabled() and backend.rounds_activations:
+        raise RuntimeError(
+            f"the gradient with respect to the input is implemented for the hopper-w4a16 and emulation backends; "
+            f"this layer runs {backend.value}"
+        )
+    n = output_size
+    x2d = x.reshape(-1, k)
+    if backend is NvFp4LinearBackend.EMULATION:
+        w4a4 = input_global_scale_inv is not None
+        scale = alpha if w4a4 else weight_global_scale
+        out = _emulate(x2d, weight, weight_scale, scale, input_global_scale_inv, n, k, bias, swizzle)
+    elif backend is NvFp4LinearBackend.HOPPER_W4A16:
+        out = sm90_scaled_fp4_mm(x2d, weight, weight_scale, _per_column(weight_global_scale, n), bias, n)
+    elif backend is NvFp4LinearBackend.HOPPER_W4A4:
+        x_scale = input_global_scale_inv.reshape(())
+        out = sm90_scaled_fp4_mm(x2d, weight, weight_scale, _per_column(alpha, n), bias, n, x_scale)
+    else:  # CUTLASS
+        padded_n = weight.shape[0]
+        x_fp4, x_scale = scaled_fp4_quant(
+            x2d, input_global_scale_inv.reshape(()), swizzle=True, padded_k=k + 2 * weights_padding_cols
+        )
+        kernel_bias = bias if padded_n == n else None
+        out = cutlass_scaled_fp4_mm(
+            x_fp4, weight, x_scale, weight_scale, _per_column(alpha, padded_n), kernel_bias, x.dtype
+        )
+        out = slice_nvfp4_output(out, n)
+        if bias is not None and kernel_bias is None:
+            out = out + bias
+    return out.reshape(*x.shape[:-1], n)
 
 
 def apply_nvfp4_linear(
@@ -147,38 +223,20 @@ def apply_nvfp4_linear(
     _require(layer, _WEIGHT_ATTRIBUTES, backend)
     if backend.rounds_activations:
         _require(layer, _ACTIVATION_ATTRIBUTES, backend)
-    n, k = layer.output_size_per_partition, layer.input_size_per_partition
+    k = layer.input_size_per_partition
     if x.shape[-1] != k:
         raise ValueError(f"x must end in the layer's input size {k}, got shape {tuple(x.shape)}")
-    if x.dtype not in (torch.float16, torch.bfloat16):
-        raise TypeError(f"x must be float16 or bfloat16, got {x.dtype}")
-    x2d = x.reshape(-1, k)
-    if backend is NvFp4LinearBackend.EMULATION:
-        out = _emulate(layer, x2d, bias, bool(swizzle))
-    elif backend is NvFp4LinearBackend.HOPPER_W4A16:
-        out = sm90_scaled_fp4_mm(
-            x2d, layer.weight, layer.weight_scale, _per_column(layer.weight_global_scale, n), bias, n
-        )
-    elif backend is NvFp4LinearBackend.HOPPER_W4A4:
-        out = sm90_scaled_fp4_mm(
-            x2d,
-            layer.weight,
-            layer.weight_scale,
-            _per_column(layer.alpha, n),
-            bias,
-            n,
-            layer.input_global_scale_inv.reshape(()),
-        )
-    else:  # CUTLASS
-        padded_n = layer.weight.shape[0]
-        x_fp4, x_scale = scaled_fp4_quant(
-            x2d, layer.input_global_scale_inv.reshape(()), swizzle=True, padded_k=k + 2 * layer.weights_padding_cols
-        )
-        kernel_bias = bias if padded_n == n else None
-        out = cutlass_scaled_fp4_mm(
-            x_fp4, layer.weight, x_scale, layer.weight_scale, _per_column(layer.alpha, padded_n), kernel_bias, x.dtype
-        )
-        out = slice_nvfp4_output(out, n)
-        if bias is not None and kernel_bias is None:
-            out = out + bias
-    return out.reshape(*x.shape[:-1], n)
+    w4a4 = has_activation_scale(layer)
+    return nvfp4_linear(
+        backend,
+        x,
+        layer.weight,
+        layer.weight_scale,
+        layer.weight_global_scale,
+        layer.input_global_scale_inv if w4a4 else None,
+        layer.alpha if w4a4 else None,
+        layer.output_size_per_partition,
+        getattr(layer, "weights_padding_cols", 0),
+        bias,
+        bool(swizzle),
+    )
