@@ -25,6 +25,7 @@ from .layout import (  # noqa: E402
     unprepare_weights_for_nvfp4_sm90,
 )
 from .linear import apply_nvfp4_linear, convert_to_nvfp4_linear_kernel_format  # noqa: E402
+from .model import calibrate, quantize_model  # noqa: E402
 from .modules import NVFP4Linear  # noqa: E402
 from .ops import (  # noqa: E402
     cutlass_scaled_fp4_mm,
@@ -45,6 +46,7 @@ __all__ = [
     "NvFp4LinearBackend",
     "apply_nvfp4_linear",
     "build_info",
+    "calibrate",
     "constants",
     "convert_to_nvfp4_linear_kernel_format",
     "cutlass_scaled_fp4_mm",
@@ -58,6 +60,7 @@ __all__ = [
     "prepare_weights_for_nvfp4_fbgemm",
     "prepare_weights_for_nvfp4_flashinfer_trtllm",
     "prepare_weights_for_nvfp4_sm90",
+    "quantize_model",
     "reference",
     "scaled_fp4_quant",
     "select_nvfp4_linear_backend",
