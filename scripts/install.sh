@@ -17,6 +17,8 @@ pip_install() { "$PYTHON" -m pip install --disable-pip-version-check -q "$@"; }
 # CUTLASS C++ headers only: the package's Python dependencies are not needed.
 "$PYTHON" -c "import cutlass_library" 2>/dev/null || pip_install --no-deps "nvidia-cutlass==${CUTLASS_VERSION}"
 "$PYTHON" -c "import setuptools, wheel, numpy" 2>/dev/null || pip_install setuptools wheel numpy
+# transformers: the demo's model and the whole-model tests.
+"$PYTHON" -c "import transformers" 2>/dev/null || pip_install transformers
 if [[ "${1:-}" == "--test" ]]; then
   pip_install pytest hypothesis expecttest numpy ruff
 fi

@@ -154,11 +154,21 @@ def test_build_info_reports_versions_targets_and_kernels():
         assert "CUDA" in info["kernels"][f"_arch_probe_{module}"]
 
 
-@pytest.mark.parametrize("command", [["info"], ["info", "--json"], ["demo", "--rows", "130", "--k", "96"]], ids=str)
+@pytest.mark.parametrize(
+    "command",
+    [["info"], ["info", "--json"], ["roundtrip", "--rows", "130", "--k", "96"], ["demo", "--tokens", "8"]],
+    ids=str,
+)
 def test_command_line(command: list[str]):
+    if command[0] == "demo":
+        pytest.importorskip("transformers")
     result = subprocess.run([sys.executable, "-m", "nvfp4", *command], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    expected = {"info": "kernels", "demo": "bit-exact with the pure-PyTorch reference: yes"}[command[0]]
+    expected = {
+        "info": "kernels",
+        "roundtrip": "bit-exact with the pure-PyTorch reference: yes",
+        "demo": "logits cosine similarity with the bf16 model: 0.9",
+    }[command[0]]
     assert expected in result.stdout
 
 
