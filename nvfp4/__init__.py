@@ -11,6 +11,7 @@ load_extensions()
 from . import autograd, constants, reference  # noqa: E402, F401 (autograd registers gradients)
 from ._build import build_info, manifest  # noqa: E402
 from .backends import NvFp4LinearBackend, select_nvfp4_linear_backend  # noqa: E402
+from .checkpoints import load_nvfp4_checkpoint, save_nvfp4_checkpoint  # noqa: E402
 from .layout import (  # noqa: E402
     pad_nvfp4_activation_for_cutlass,
     pad_nvfp4_weight_for_cutlass,
@@ -53,6 +54,7 @@ __all__ = [
     "cutlass_scaled_mm_supports_fp4",
     "dequantize",
     "global_scale_from_amax",
+    "load_nvfp4_checkpoint",
     "nvfp4_qdq",
     "pad_nvfp4_activation_for_cutlass",
     "pad_nvfp4_weight_for_cutlass",
@@ -62,6 +64,7 @@ __all__ = [
     "prepare_weights_for_nvfp4_sm90",
     "quantize_model",
     "reference",
+    "save_nvfp4_checkpoint",
     "scaled_fp4_quant",
     "select_nvfp4_linear_backend",
     "slice_nvfp4_output",

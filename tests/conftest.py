@@ -121,3 +121,21 @@ def cutlass_gemm_kernels(binary: Path) -> list[str]:
     sass = subprocess.run([tool, "-sass", str(binary)], check=True, capture_output=True, text=True).stdout
     kernels = re.split(r"\n\s*Function : ", sass)[1:]
     return [kernel for kernel in kernels if "GemmUniversal" in kernel.split("\n", 1)[0]]
+
+
+def small_llama(seed: int = 0) -> torch.nn.Module:
+    """A 2-layer, 256-wide random Llama in bf16, built from a config (no download). Needs
+    transformers (callers skip without it)."""
+    import transformers
+
+    torch.manual_seed(seed)
+    config = transformers.LlamaConfig(
+        vocab_size=512,
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=128,
+    )
+    return transformers.LlamaForCausalLM(config).to(torch.bfloat16).eval()

@@ -12,26 +12,12 @@ import pytest
 import torch
 import torch._inductor.config
 import torch.nn.functional as F
+from conftest import small_llama
 
 import nvfp4
 from nvfp4 import reference
 
 transformers = pytest.importorskip("transformers")
-
-
-def small_llama(seed: int = 0) -> torch.nn.Module:
-    """A 2-layer, 256-wide random Llama in bf16 (no download)."""
-    torch.manual_seed(seed)
-    config = transformers.LlamaConfig(
-        vocab_size=512,
-        hidden_size=256,
-        intermediate_size=512,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=128,
-    )
-    return transformers.LlamaForCausalLM(config).to(torch.bfloat16).eval()
 
 
 class ReferenceLinear(torch.nn.Module):
