@@ -1,11 +1,14 @@
-"""Command line: ``python -m nvfp4 info`` (what this build holds), ``python -m nvfp4 demo`` (a small
-transformer quantized to NVFP4 and run on this machine's backend, against its bf16 self) and
-``python -m nvfp4 roundtrip`` (a quantize / dequantize round trip on the best device present)."""
+"""Command line: ``python -m nvfp4 info`` (what this build holds, and the linear backend each
+device gets), ``demo`` (a small transformer quantized to NVFP4 and run on this machine's backend,
+against its bf16 self), ``bench`` (a quick table of this machine's backends against bf16),
+``quantize SRC DST`` (a Hugging Face model directory to a ModelOpt NVFP4 checkpoint) and
+``roundtrip`` (a quantize / dequantize round trip on the best device present)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 
@@ -34,8 +37,23 @@ def _probe(device_index: int) -> dict[str, str]:
     return results
 
 
+def _linear_backends(device: str) -> dict[str, str]:
+    """The backend select_nvfp4_linear_backend gives a W4A4 and a W4A16 checkpoint on `device`,
+    or why it cannot (a backend named in NVFP4_LINEAR_BACKEND that cannot run there)."""
+    choices = {}
+    for checkpoint, rounds in (("W4A4", True), ("W4A16", False)):
+        try:
+            choices[checkpoint] = nvfp4.select_nvfp4_linear_backend(device, rounds_activations=rounds).value
+        except (RuntimeError, ValueError) as error:
+            choices[checkpoint] = f"error: {error}"
+    return choices
+
+
 def info(as_json: bool) -> int:
     details = nvfp4.build_info()
+    details["linear_backends"] = {"cpu": _linear_backends("cpu")}
+    for device in details["runtime"]["devices"]:
+        details["linear_backends"][f"cuda:{device['index']}"] = _linear_backends(f"cuda:{device['index']}")
     for device in details["runtime"]["devices"]:
         if details["cuda"]:
             device["probes"] = _probe(device["index"])
@@ -63,6 +81,11 @@ def info(as_json: bool) -> int:
         )
         for name, result in device.get("probes", {}).items():
             print(f"    {name}: {result}")
+    variable = nvfp4.backends.BACKEND_VARIABLE
+    print(f"NVFP4 linear backends ({variable}={os.environ.get(variable, 'auto')}):")
+    for device, choices in details["linear_backends"].items():
+        described = (f"{checkpoint} checkpoints {choice}" for checkpoint, choice in choices.items())
+        print(f"  {device}: " + ", ".join(described))
     return 0
 
 
@@ -105,6 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--hidden-size", type=int, default=256, help="width of the random Llama")
     demo_parser.add_argument("--tokens", type=int, default=64, help="tokens of the forward pass")
     demo_parser.add_argument("--w4a16", action="store_true", help="keep activations in bf16 (no activation scale)")
+    commands.add_parser("bench", help="a quick table of this machine's backends against bf16")
+    quantize_parser = commands.add_parser("quantize", help="a Hugging Face model directory to a ModelOpt checkpoint")
+    quantize_parser.add_argument("source", help="a local Hugging Face model directory")
+    quantize_parser.add_argument("destination", help="the checkpoint directory to write (new or empty)")
+    quantize_parser.add_argument("--exclude", nargs="*", help="layer name patterns left in bf16 (default: lm_head)")
+    quantize_parser.add_argument("--device", help="where to quantize (default: the GPU if there is one)")
     roundtrip_parser = commands.add_parser("roundtrip", help="quantize and dequantize a random matrix")
     roundtrip_parser.add_argument("--rows", type=int, default=1024)
     roundtrip_parser.add_argument("--k", type=int, default=4096)
@@ -115,6 +144,14 @@ def main(argv: list[str] | None = None) -> int:
         from ._demo import run
 
         return run(args.model, args.layers, args.hidden_size, args.tokens, args.w4a16)
+    if args.command == "bench":
+        from ._bench_cli import run
+
+        return run()
+    if args.command == "quantize":
+        from ._quantize_cli import run
+
+        return run(args.source, args.destination, args.exclude, args.device)
     return roundtrip(args.rows, args.k)
 
 

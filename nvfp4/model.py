@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -14,7 +14,7 @@ from .backends import NvFp4LinearBackend
 from .constants import BLOCK_SIZE, MAX_GLOBAL_SCALE, NVFP4_RANGE
 from .modules import ActivationScale, NVFP4Linear
 
-__all__ = ["DEFAULT_EXCLUDE", "calibrate", "quantize_model"]
+__all__ = ["DEFAULT_EXCLUDE", "calibrate", "linear_layers", "quantize_model"]
 
 logger = logging.getLogger("nvfp4")
 
@@ -26,6 +26,18 @@ def _excluded(name: str, patterns: Sequence[str]) -> bool:
     """Whether a module's qualified name matches one of the fnmatch patterns, or sits inside a
     module that does ("model.layers.0.mlp" excludes "model.layers.0.mlp.up_proj")."""
     return any(fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".") for pattern in patterns)
+
+
+def linear_layers(
+    model: torch.nn.Module, exclude: Sequence[str] = ()
+) -> Iterator[tuple[str, torch.nn.Module, str, torch.nn.Linear]]:
+    """Every plain ``nn.Linear`` of ``model`` not excluded by a pattern: its qualified name, its
+    parent module and its name there (so that it can be replaced), and the layer."""
+    for name, module in list(model.named_modules()):
+        for child_name, child in list(module.named_children()):
+            qualified = f"{name}.{child_name}" if name else child_name
+            if type(child) is torch.nn.Linear and not _excluded(qualified, exclude):
+                yield qualified, module, child_name, child
 
 
 def quantize_model(
@@ -42,17 +54,12 @@ def quantize_model(
     activation), ``"static"`` (set it with :func:`calibrate`) or ``"none"`` (W4A16). Returns the
     names of the layers it replaced."""
     replaced, skipped = [], []
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            qualified = f"{name}.{child_name}" if name else child_name
-            if type(child) is not torch.nn.Linear or _excluded(qualified, exclude):
-                continue
-            if child.in_features % BLOCK_SIZE:
-                skipped.append(qualified)
-                continue
-            layer = NVFP4Linear.from_linear(child, activation_scale=activation_scale, backend=backend)
-            setattr(module, child_name, layer)
-            replaced.append(qualified)
+    for name, parent, child_name, child in list(linear_layers(model, exclude)):
+        if child.in_features % BLOCK_SIZE:
+            skipped.append(name)
+            continue
+        setattr(parent, child_name, NVFP4Linear.from_linear(child, activation_scale=activation_scale, backend=backend))
+        replaced.append(name)
     if skipped:
         logger.warning("left in 16 bits (input size not a multiple of %d): %s", BLOCK_SIZE, ", ".join(skipped))
     logger.info("quantized %d linear layers to NVFP4", len(replaced))

@@ -1,0 +1,64 @@
+"""The commands of python -m nvfp4 that use the linear layers: info's backend lines, bench, and
+quantize (a Hugging Face model directory to a ModelOpt checkpoint that loads back)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import small_llama
+
+import nvfp4
+
+
+def nvfp4_command(*arguments: str, **environment: str) -> subprocess.CompletedProcess:
+    import os
+
+    return subprocess.run(
+        [sys.executable, "-m", "nvfp4", *arguments],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **environment},
+    )
+
+
+def test_info_names_each_devices_backend():
+    result = nvfp4_command("info")
+    assert result.returncode == 0, result.stderr
+    assert "NVFP4 linear backends (NVFP4_LINEAR_BACKEND=auto):" in result.stdout
+    if not torch.cuda.is_available():
+        assert "cpu: W4A4 checkpoints emulation, W4A16 checkpoints emulation" in result.stdout
+    forced = nvfp4_command("info", NVFP4_LINEAR_BACKEND="hopper-w4a16")
+    assert "cpu: W4A4 checkpoints error: NVFP4_LINEAR_BACKEND=hopper-w4a16 cannot run here" in forced.stdout
+    details = json.loads(nvfp4_command("info", "--json").stdout)
+    assert set(details["linear_backends"]["cpu"]) == {"W4A4", "W4A16"}
+
+
+def test_bench_prints_a_row_per_shape_and_batch():
+    result = nvfp4_command("bench")
+    assert result.returncode == 0, result.stderr
+    rows = [line for line in result.stdout.splitlines() if line.strip() and line.split()[0][0].isdigit()]
+    assert len(rows) == 6 and all(line.rstrip().endswith("x") for line in rows)
+
+
+def test_quantize_a_model_directory(tmp_path: Path):
+    pytest.importorskip("transformers")
+    model = small_llama()
+    model.save_pretrained(tmp_path / "source")
+    (tmp_path / "source" / "tokenizer_config.json").write_text("{}")
+    result = nvfp4_command("quantize", str(tmp_path / "source"), str(tmp_path / "nvfp4"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "quantized 14 linear layers" in result.stdout and "weight relative error: min 0.0" in result.stdout
+    assert (tmp_path / "nvfp4" / "tokenizer_config.json").is_file()
+    loaded = small_llama(seed=1)
+    assert len(nvfp4.load_nvfp4_checkpoint(loaded, tmp_path / "nvfp4")) == 14
+    expected = small_llama()
+    nvfp4.quantize_model(expected, activation_scale="none", backend="emulation")
+    for key, value in expected.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
+    again = nvfp4_command("quantize", str(tmp_path / "source"), str(tmp_path / "nvfp4"))
+    assert again.returncode == 1 and "exists and is not empty" in again.stdout
