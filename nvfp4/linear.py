@@ -26,7 +26,13 @@ import torch.nn.functional as F
 
 from .backends import NvFp4LinearBackend
 from .constants import BLOCK_SIZE, SCALE_DTYPE
-from .layout import prepare_weights_for_nvfp4_cutlass, prepare_weights_for_nvfp4_sm90, slice_nvfp4_output
+from .layout import (
+    prepare_weights_for_nvfp4_cutlass,
+    prepare_weights_for_nvfp4_sm90,
+    slice_nvfp4_output,
+    unprepare_weights_for_nvfp4_cutlass,
+    unprepare_weights_for_nvfp4_sm90,
+)
 from .ops import (
     cutlass_scaled_fp4_mm,
     dequantize,
@@ -36,7 +42,14 @@ from .ops import (
     unswizzle_blockscale,
 )
 
-__all__ = ["apply_nvfp4_linear", "convert_to_nvfp4_linear_kernel_format", "has_activation_scale", "nvfp4_linear"]
+__all__ = [
+    "apply_nvfp4_linear",
+    "checkpoint_form",
+    "convert_to_nvfp4_linear_kernel_format",
+    "has_activation_scale",
+    "kernel_form",
+    "nvfp4_linear",
+]
 
 _WEIGHT_ATTRIBUTES = (
     "weight",
@@ -72,27 +85,52 @@ def _replace(layer: object, name: str, tensor: torch.Tensor) -> None:
         setattr(layer, name, tensor)
 
 
+_HOPPER = (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.HOPPER_W4A4)
+
+
+def kernel_form(
+    backend: NvFp4LinearBackend, weight: torch.Tensor, weight_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """A checkpoint-form weight and its linear scales in ``backend``'s layout, and the K padding in
+    bytes: CUTLASS pads N and K to multiples of 32 and swizzles the scales; the Hopper backends take
+    the fragment layout; EMULATION keeps the checkpoint form."""
+    if backend is NvFp4LinearBackend.CUTLASS:
+        return prepare_weights_for_nvfp4_cutlass(weight, weight_scale)
+    if backend in _HOPPER:
+        return (*prepare_weights_for_nvfp4_sm90(weight, weight_scale), 0)
+    return weight, weight_scale, 0
+
+
+def checkpoint_form(
+    backend: NvFp4LinearBackend,
+    weight: torch.Tensor,
+    weight_scale: torch.Tensor,
+    weights_padding_cols: int,
+    output_size: int,
+    input_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The inverse of :func:`kernel_form`: the packed weight [N, K/2] and linear scales [N, K/16],
+    bit for bit."""
+    if backend is NvFp4LinearBackend.CUTLASS:
+        return unprepare_weights_for_nvfp4_cutlass(weight, weight_scale, weights_padding_cols, output_size)
+    if backend in _HOPPER:
+        return unprepare_weights_for_nvfp4_sm90(weight, weight_scale, output_size, input_size)
+    return weight, weight_scale
+
+
 def convert_to_nvfp4_linear_kernel_format(backend: NvFp4LinearBackend, layer: object) -> None:
     """Puts the layer's checkpoint-form ``weight`` and ``weight_scale`` in the layout ``backend``
-    reads (once, at load): CUTLASS pads N and K to multiples of 32 and swizzles the scales
-    (``weights_padding_cols`` = the K padding in bytes); the Hopper backends take the fragment
-    layout; EMULATION keeps the checkpoint form (linear scales: apply it with ``swizzle=False``)."""
+    reads (:func:`kernel_form`, once, at load) and sets ``weights_padding_cols`` (the K padding in
+    bytes). EMULATION keeps the checkpoint form (linear scales: apply it with ``swizzle=False``)."""
     _require(layer, _WEIGHT_ATTRIBUTES, backend)
     if backend.rounds_activations:
         _require(layer, _ACTIVATION_ATTRIBUTES, backend)
     if layer.weight_scale.dtype != SCALE_DTYPE:
         raise TypeError(f"layer.weight_scale must be {SCALE_DTYPE}, got {layer.weight_scale.dtype}")
-    layer.weights_padding_cols = 0
-    if backend is NvFp4LinearBackend.CUTLASS:
-        weight, weight_scale, layer.weights_padding_cols = prepare_weights_for_nvfp4_cutlass(
-            layer.weight.data, layer.weight_scale.data
-        )
-    elif backend in (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.HOPPER_W4A4):
-        weight, weight_scale = prepare_weights_for_nvfp4_sm90(layer.weight.data, layer.weight_scale.data)
-    else:
-        return
-    _replace(layer, "weight", weight)
-    _replace(layer, "weight_scale", weight_scale)
+    weight, weight_scale, layer.weights_padding_cols = kernel_form(backend, layer.weight.data, layer.weight_scale.data)
+    if backend is not NvFp4LinearBackend.EMULATION:
+        _replace(layer, "weight", weight)
+        _replace(layer, "weight_scale", weight_scale)
 
 
 def _per_column(alpha: torch.Tensor, columns: int) -> torch.Tensor:

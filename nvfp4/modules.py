@@ -25,31 +25,13 @@ import torch
 
 from .backends import NvFp4LinearBackend, select_nvfp4_linear_backend
 from .constants import BLOCK_SIZE, SCALE_DTYPE
-from .layout import (
-    prepare_weights_for_nvfp4_cutlass,
-    prepare_weights_for_nvfp4_sm90,
-    unprepare_weights_for_nvfp4_cutlass,
-    unprepare_weights_for_nvfp4_sm90,
-)
-from .linear import nvfp4_linear
+from .linear import checkpoint_form, kernel_form, nvfp4_linear
 from .ops import global_scale_from_amax, scaled_fp4_quant
 
 __all__ = ["ActivationScale", "NVFP4Linear"]
 
 ActivationScale = Literal["none", "static", "dynamic"]
 _ACTIVATION_SCALES = ("none", "static", "dynamic")
-_HOPPER = (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.HOPPER_W4A4)
-
-
-def _to_kernel_form(
-    backend: NvFp4LinearBackend, weight: torch.Tensor, weight_scale: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor, int]:
-    """Checkpoint-form weight and linear scales in ``backend``'s layout, and the K padding in bytes."""
-    if backend is NvFp4LinearBackend.CUTLASS:
-        return prepare_weights_for_nvfp4_cutlass(weight, weight_scale)
-    if backend in _HOPPER:
-        return (*prepare_weights_for_nvfp4_sm90(weight, weight_scale), 0)
-    return weight, weight_scale, 0
 
 
 class NVFP4Linear(torch.nn.Module):
@@ -182,16 +164,13 @@ class NVFP4Linear(torch.nn.Module):
     # -- the checkpoint form ---------------------------------------------------------------------
 
     def _store_weight(self, weight: torch.Tensor, weight_scale: torch.Tensor) -> None:
-        self.weight, self.weight_scale, self.weights_padding_cols = _to_kernel_form(self.backend, weight, weight_scale)
+        self.weight, self.weight_scale, self.weights_padding_cols = kernel_form(self.backend, weight, weight_scale)
 
     def checkpoint_weight(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight in checkpoint form: packed [N, K/2] and linear scales [N, K/16]."""
-        n, k = self.out_features, self.in_features
-        if self.backend is NvFp4LinearBackend.CUTLASS:
-            return unprepare_weights_for_nvfp4_cutlass(self.weight, self.weight_scale, self.weights_padding_cols, n)
-        if self.backend in _HOPPER:
-            return unprepare_weights_for_nvfp4_sm90(self.weight, self.weight_scale, n, k)
-        return self.weight, self.weight_scale
+        return checkpoint_form(
+            self.backend, self.weight, self.weight_scale, self.weights_padding_cols, self.out_features, self.in_features
+        )
 
     @torch.no_grad()
     def load_checkpoint(
