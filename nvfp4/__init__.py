@@ -27,7 +27,7 @@ from .layout import (  # noqa: E402
 )
 from .linear import apply_nvfp4_linear, convert_to_nvfp4_linear_kernel_format  # noqa: E402
 from .model import calibrate, quantize_model  # noqa: E402
-from .modules import NVFP4Linear  # noqa: E402
+from .modules import NVFP4Linear, fuse_nvfp4_linears  # noqa: E402
 from .ops import (  # noqa: E402
     cutlass_scaled_fp4_mm,
     cutlass_scaled_mm_supports_fp4,
@@ -53,6 +53,7 @@ __all__ = [
     "cutlass_scaled_fp4_mm",
     "cutlass_scaled_mm_supports_fp4",
     "dequantize",
+    "fuse_nvfp4_linears",
     "global_scale_from_amax",
     "load_nvfp4_checkpoint",
     "nvfp4_qdq",

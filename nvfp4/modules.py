@@ -19,6 +19,7 @@ every call, computed on the device).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
@@ -28,7 +29,7 @@ from .constants import BLOCK_SIZE, SCALE_DTYPE
 from .linear import checkpoint_form, kernel_form, nvfp4_linear
 from .ops import global_scale_from_amax, scaled_fp4_quant
 
-__all__ = ["ActivationScale", "NVFP4Linear"]
+__all__ = ["ActivationScale", "NVFP4Linear", "fuse_nvfp4_linears"]
 
 ActivationScale = Literal["none", "static", "dynamic"]
 _ACTIVATION_SCALES = ("none", "static", "dynamic")
@@ -275,3 +276,46 @@ class NVFP4Linear(torch.nn.Module):
             f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}, "
             f"activation_scale={self.activation_scale}, backend={self.backend.value}"
         )
+
+
+def fuse_nvfp4_linears(layers: Sequence[NVFP4Linear], backend: NvFp4LinearBackend | str | None = None) -> NVFP4Linear:
+    """One layer computing the outputs of ``layers`` (shards of one input: q/k/v, gate/up) side by
+    side, exactly: the packed weights and block scales are stacked along N as they are, and each
+    shard's weight global scale becomes the ``weight_scale_2`` of its output channels (a
+    per-channel alpha, which every backend takes), so no block scale is re-rounded against a common
+    scale. The shards must share in_features, dtype and activation scale mode; static activation
+    scales must be equal (one activation, one rounding of it)."""
+    if not layers:
+        raise ValueError("fuse_nvfp4_linears needs at least one layer")
+    first = layers[0]
+    for layer in layers[1:]:
+        same = (layer.in_features, layer.dtype, layer.activation_scale) == (
+            first.in_features,
+            first.dtype,
+            first.activation_scale,
+        )
+        if not same:
+            raise ValueError(
+                "the shards must share in_features, dtype and activation_scale; got "
+                + ", ".join(f"({m.in_features}, {m.dtype}, {m.activation_scale})" for m in layers)
+            )
+    if first.activation_scale == "static" and any(not torch.equal(m.input_scale, first.input_scale) for m in layers):
+        raise ValueError(
+            "the shards' static activation scales differ: one input is rounded once, so they must be equal "
+            f"(got {[m.input_scale.item() for m in layers]})"
+        )
+    weights, scales = zip(*(m.checkpoint_weight() for m in layers), strict=True)
+    weight_scale_2 = torch.cat([m.weight_scale_2.expand(m.out_features) for m in layers])
+    bias = None
+    if any(m.bias is not None for m in layers):  # a shard without one adds zeros
+        bias = torch.cat([m.bias if m.bias is not None else m.weight_scale_2.new_zeros(m.out_features) for m in layers])
+    return NVFP4Linear.from_checkpoint(
+        torch.cat(weights),
+        torch.cat([s.view(torch.uint8) for s in scales]).view(SCALE_DTYPE),
+        weight_scale_2,
+        first.input_scale if first.activation_scale == "static" else None,
+        bias,
+        activation_scale=first.activation_scale,
+        dtype=first.dtype,
+        backend=first.backend if backend is None else backend,
+    )

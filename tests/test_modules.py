@@ -221,3 +221,33 @@ def test_gpu_hopper_w4a16_input_gradient():
         module(x).backward(activations((5, 96), seed=9, device="cuda"))
         grads.append(x.grad.float())
     assert ((grads[0] - grads[1]).norm() / grads[1].norm()).item() <= 5e-3
+
+
+@pytest.mark.parametrize("activation_scale", ["dynamic", "static", "none"])
+def test_fused_shards_equal_the_shards_exactly(activation_scale):
+    """q/k/v-like shards with very different weight ranges (so different global scales): the fused
+    layer's per-channel scales give each shard's outputs bit for bit."""
+    shards = []
+    for index, (n, gain) in enumerate([(64, 1.0), (32, 40.0), (32, 0.02)]):
+        source = linear(n, 128, bias=index != 1, seed=index)
+        with torch.no_grad():
+            source.weight.mul_(gain)
+        shards.append(nvfp4.NVFP4Linear.from_linear(source, activation_scale=activation_scale))
+    if activation_scale == "static":
+        for shard in shards:
+            shard.input_scale = torch.tensor(3.0 / 2688.0)
+    fused = nvfp4.fuse_nvfp4_linears(shards)
+    assert fused.out_features == 128 and fused.weight_scale_2.shape == (128,)
+    assert len(set(fused.weight_scale_2.tolist())) == 3  # no common scale
+    x = activations((5, 128))
+    assert torch.equal(fused(x), torch.cat([shard(x) for shard in shards], dim=-1))
+
+
+def test_fusing_needs_matching_shards():
+    a = nvfp4.NVFP4Linear.from_linear(linear(32, 64), activation_scale="static")
+    b = nvfp4.NVFP4Linear.from_linear(linear(32, 64, seed=1), activation_scale="static")
+    b.input_scale = torch.tensor(0.5)
+    with pytest.raises(ValueError, match="static activation scales differ"):
+        nvfp4.fuse_nvfp4_linears([a, b])
+    with pytest.raises(ValueError, match="must share in_features, dtype and activation_scale"):
+        nvfp4.fuse_nvfp4_linears([a, nvfp4.NVFP4Linear.from_linear(linear(32, 128))])
