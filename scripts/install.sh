@@ -20,7 +20,8 @@ pip_install() { "$PYTHON" -m pip install --disable-pip-version-check -q "$@"; }
 # transformers: the demo's model and the whole-model tests.
 "$PYTHON" -c "import transformers" 2>/dev/null || pip_install transformers
 if [[ "${1:-}" == "--test" ]]; then
-  pip_install pytest hypothesis expecttest numpy ruff
+  # compressed-tensors: its own ModelOpt -> nvfp4-pack-quantized converter makes a test checkpoint.
+  pip_install pytest hypothesis expecttest numpy ruff "compressed-tensors==0.20.0"
 fi
 
 if [[ -z "${CUDA_HOME:-}" && -x /usr/local/cuda/bin/nvcc ]]; then

@@ -237,3 +237,33 @@ def test_modelopt_config_json_form(tmp_path: Path):
     config = {"quantization_config": {"quant_method": "modelopt", "quant_algo": "w4a16_nvfp4", "ignore": ["lm_head"]}}
     (tmp_path / "config.json").write_text(json.dumps(config))
     assert read_quantization_config(tmp_path) == nvfp4.checkpoints.QuantizationConfig("modelopt", False, ("lm_head",))
+
+
+def test_a_checkpoint_converted_by_compressed_tensors_loads(tmp_path: Path):
+    """The compressed-tensors package's own ModelOpt -> nvfp4-pack-quantized converter (its
+    tensors and its configuration) on our ModelOpt checkpoint: the result loads to the same
+    weights and block scales byte for byte, and to the same global scales up to the rounding of
+    inverting them twice (x -> 1/x -> 1/(1/x) in fp32)."""
+    converters = pytest.importorskip("compressed_tensors.entrypoints.convert.converters.modelopt_nvfp4")
+    model = calibrated_llama("static")
+    nvfp4.save_nvfp4_checkpoint(model, tmp_path / "modelopt")
+    converter = converters.ModelOptNvfp4Converter(ignore=["lm_head"], targets=["Linear"])
+    tensors = converter.validate(safetensors_torch.load_file(str(tmp_path / "modelopt" / "model.safetensors")))
+    (tmp_path / "ct").mkdir()
+    safetensors_torch.save_file(tensors, str(tmp_path / "ct" / "model.safetensors"))
+    config = json.loads((tmp_path / "modelopt" / "config.json").read_text())
+    config["quantization_config"] = converter.update_config(None).model_dump()
+    (tmp_path / "ct" / "config.json").write_text(json.dumps(config, default=str))
+
+    assert read_quantization_config(tmp_path / "ct").format == "compressed-tensors"
+    from_ct, from_modelopt = small_llama(seed=2), small_llama(seed=3)
+    names = nvfp4.load_nvfp4_checkpoint(from_ct, tmp_path / "ct")
+    assert names == nvfp4.load_nvfp4_checkpoint(from_modelopt, tmp_path / "modelopt") and len(names) == 14
+    ct_state, modelopt_state = from_ct.state_dict(), from_modelopt.state_dict()
+    for key, value in modelopt_state.items():
+        if key.endswith(("weight_scale_2", "input_scale")):
+            assert torch.allclose(ct_state[key], value, rtol=2e-7, atol=0), key
+        else:
+            assert torch.equal(ct_state[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8)), key
+    with torch.no_grad():
+        assert cosine(from_ct(TOKENS, use_cache=False).logits, model(TOKENS, use_cache=False).logits) >= 0.9999
