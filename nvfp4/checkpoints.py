@@ -12,7 +12,6 @@ global scales (finite and positive).
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import logging
 from dataclasses import dataclass
@@ -22,6 +21,7 @@ import torch
 
 from .backends import NvFp4LinearBackend
 from .constants import BLOCK_SIZE, E4M3_NAN_BYTE, SCALE_DTYPE
+from .model import excluded, linear_layers
 from .modules import NVFP4Linear
 
 __all__ = ["QuantizationConfig", "load_nvfp4_checkpoint", "read_quantization_config", "save_nvfp4_checkpoint"]
@@ -130,10 +130,6 @@ def _global_scale(value: torch.Tensor, name: str) -> torch.Tensor:
     return value
 
 
-def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, p) or name.startswith(p + ".") or p == name for p in patterns)
-
-
 def _quantized_layer(
     name: str, linear: torch.nn.Linear, tensors: _Tensors, config: QuantizationConfig, backend
 ) -> NVFP4Linear:
@@ -146,12 +142,8 @@ def _quantized_layer(
         raise ValueError(
             f"{name}: the packed weight must be uint8 [{n}, {k // 2}], got {weight.dtype} {tuple(weight.shape)}"
         )
-    if weight_scale.dtype != SCALE_DTYPE or tuple(weight_scale.shape) != (n, k // BLOCK_SIZE):
-        raise ValueError(
-            f"{name}.weight_scale must be {SCALE_DTYPE} [{n}, {k // BLOCK_SIZE}], got {weight_scale.dtype} "
-            f"{tuple(weight_scale.shape)}"
-        )
-    _check_scale_bytes(weight_scale, f"{name}.weight_scale")
+    if weight_scale.dtype == SCALE_DTYPE:  # its shape: NVFP4Linear.load_checkpoint checks it
+        _check_scale_bytes(weight_scale, f"{name}.weight_scale")
     if ct:  # encode scales: invert to ModelOpt's decode direction
         weight_scale_2 = 1.0 / _global_scale(tensors[f"{name}.weight_global_scale"], f"{name}.weight_global_scale")
         input_key = f"{name}.input_global_scale"
@@ -169,15 +161,18 @@ def _quantized_layer(
         )
     device = linear.weight.device
     dtype = linear.weight.dtype if linear.weight.dtype in (torch.float16, torch.bfloat16) else torch.bfloat16
-    return NVFP4Linear.from_checkpoint(
-        weight.to(device),
-        weight_scale.to(device),
-        weight_scale_2.to(device),
-        None if input_scale is None else input_scale.to(device),
-        None if bias is None else bias.to(device),
-        dtype=dtype,
-        backend=backend,
-    )
+    try:
+        return NVFP4Linear.from_checkpoint(
+            weight.to(device),
+            weight_scale.to(device),
+            weight_scale_2.to(device),
+            None if input_scale is None else input_scale.to(device),
+            None if bias is None else bias.to(device),
+            dtype=dtype,
+            backend=backend,
+        )
+    except ValueError as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 @torch.no_grad()
@@ -195,17 +190,14 @@ def load_nvfp4_checkpoint(
     tensors = _Tensors(directory)
     marker = "weight_packed" if config.format == "compressed-tensors" else "weight_scale"
     quantized, used = [], set()
-    for parent_name, parent in list(model.named_modules()):
-        for child_name, child in list(parent.named_children()):
-            name = f"{parent_name}.{child_name}" if parent_name else child_name
-            if type(child) is not torch.nn.Linear or f"{name}.{marker}" not in tensors:
-                continue
-            if _excluded(name, config.exclude):
-                raise ValueError(f"{name} is quantized in the checkpoint but its configuration excludes it")
-            layer = _quantized_layer(name, child, tensors, config, backend)
-            setattr(parent, child_name, layer)
-            quantized.append(name)
-            used |= {key for key in tensors.names if key.startswith(name + ".")}
+    for name, parent, child_name, child in list(linear_layers(model)):
+        if f"{name}.{marker}" not in tensors:
+            continue
+        if excluded(name, config.exclude):
+            raise ValueError(f"{name} is quantized in the checkpoint but its configuration excludes it")
+        setattr(parent, child_name, _quantized_layer(name, child, tensors, config, backend))
+        quantized.append(name)
+        used |= {key for key in tensors.names if key.startswith(name + ".")}
     rest = {key: tensors[key] for key in tensors.names - used}
     state_keys = {key for key in model.state_dict() if not any(key.startswith(name + ".") for name in quantized)}
     missing, unexpected = sorted(state_keys - rest.keys()), sorted(rest.keys() - state_keys)

@@ -201,6 +201,7 @@ def nvfp4_linear(
     input_global_scale_inv: torch.Tensor | None,
     alpha: torch.Tensor | None,
     output_size: int,
+    input_size: int,
     weights_padding_cols: int = 0,
     bias: torch.Tensor | None = None,
     swizzle: bool = False,
@@ -208,8 +209,11 @@ def nvfp4_linear(
     """:func:`apply_nvfp4_linear` on tensors rather than a layer: ``weight`` and ``weight_scale``
     in ``backend``'s layout, ``weight_global_scale`` = 1/gs_w, and for W4A4 the activation's encode
     scale ``input_global_scale_inv`` = gs_x and ``alpha`` = 1/(gs_x * gs_w) (each one value or
-    [N]); None for both where the checkpoint has no activation scale (W4A16)."""
-    k = x.shape[-1]
+    [N]); None for both where the checkpoint has no activation scale (W4A16). ``x`` must end in
+    ``input_size``: a GEMM would take a shorter K as zero-padded and give a plausible wrong answer."""
+    k = input_size
+    if x.shape[-1] != k:
+        raise ValueError(f"x must end in the layer's input size {k}, got shape {tuple(x.shape)}")
     if x.dtype not in (torch.float16, torch.bfloat16):
         raise TypeError(f"x must be float16 or bfloat16, got {x.dtype}")
     if backend.rounds_activations and (input_global_scale_inv is None or alpha is None):
@@ -261,9 +265,6 @@ def apply_nvfp4_linear(
     _require(layer, _WEIGHT_ATTRIBUTES, backend)
     if backend.rounds_activations:
         _require(layer, _ACTIVATION_ATTRIBUTES, backend)
-    k = layer.input_size_per_partition
-    if x.shape[-1] != k:
-        raise ValueError(f"x must end in the layer's input size {k}, got shape {tuple(x.shape)}")
     w4a4 = has_activation_scale(layer)
     return nvfp4_linear(
         backend,
@@ -274,6 +275,7 @@ def apply_nvfp4_linear(
         layer.input_global_scale_inv if w4a4 else None,
         layer.alpha if w4a4 else None,
         layer.output_size_per_partition,
+        layer.input_size_per_partition,
         getattr(layer, "weights_padding_cols", 0),
         bias,
         bool(swizzle),

@@ -22,7 +22,7 @@ logger = logging.getLogger("nvfp4")
 DEFAULT_EXCLUDE = ("lm_head",)
 
 
-def _excluded(name: str, patterns: Sequence[str]) -> bool:
+def excluded(name: str, patterns: Sequence[str]) -> bool:
     """Whether a module's qualified name matches one of the fnmatch patterns, or sits inside a
     module that does ("model.layers.0.mlp" excludes "model.layers.0.mlp.up_proj")."""
     return any(fnmatch.fnmatchcase(name, pattern) or name.startswith(pattern + ".") for pattern in patterns)
@@ -36,7 +36,7 @@ def linear_layers(
     for name, module in list(model.named_modules()):
         for child_name, child in list(module.named_children()):
             qualified = f"{name}.{child_name}" if name else child_name
-            if type(child) is torch.nn.Linear and not _excluded(qualified, exclude):
+            if type(child) is torch.nn.Linear and not excluded(qualified, exclude):
                 yield qualified, module, child_name, child
 
 

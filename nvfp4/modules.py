@@ -267,6 +267,7 @@ class NVFP4Linear(torch.nn.Module):
             input_scale_inv,
             alpha,
             self.out_features,
+            self.in_features,
             self.weights_padding_cols,
             self.bias,
         )

@@ -141,6 +141,14 @@ def test_wrong_activation_dtype():
         layer(activations((2, 64), torch.float16))
 
 
+@pytest.mark.parametrize("backend", [b.value for b in LAYOUT_BACKENDS])
+def test_wrong_input_size_is_refused_on_every_backend(backend):
+    """A shorter K is never taken as zero-padded (the padded layouts would give a plausible answer)."""
+    layer = nvfp4.NVFP4Linear.from_checkpoint(**checkpoint(40, 64, static=True), backend=backend)
+    with pytest.raises(ValueError, match=r"x must end in the layer's input size 64, got shape \(2, 48\)"):
+        layer(activations((2, 48)))
+
+
 @pytest.mark.parametrize("activation_scale", ["dynamic", "none"])
 def test_compiled_matches_eager(activation_scale):
     layer = nvfp4.NVFP4Linear.from_linear(linear(64, 128), activation_scale=activation_scale)
