@@ -232,6 +232,10 @@ def test_gpu_backend_equals_emulation(backend, m, n, k, per_channel):
     assert out.shape == expected.shape and out.dtype == expected.dtype
     assert out.abs().sum() > 0
     assert relative_error(out, expected) <= RELATIVE_TOLERANCE
+    # The same layer prepared the vLLM way (frozen parameters) gives the same bytes.
+    prepared = ParameterLayer({k: v.cuda() if torch.is_tensor(v) else v for k, v in attributes.items()})
+    convert_to_nvfp4_linear_kernel_format(backend, prepared)
+    assert torch.equal(apply_nvfp4_linear(backend, prepared, x, bias), out)
 
 
 @pytest.mark.parametrize("backend", GPU_BACKENDS, ids=[backend.value for backend in GPU_BACKENDS])

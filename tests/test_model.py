@@ -1,12 +1,13 @@
 """quantize_model and calibrate (nvfp4/model.py) on a Llama-style transformers model built from a
 small config: the quantized model against the same model run through the pure-PyTorch reference
-(weights quantized and decoded, activations too in W4A4), under torch.compile too; the exclude
-list; calibration."""
+(weights quantized and decoded, activations too in W4A4), on the CPU's emulation backend and on
+both Hopper backends, under torch.compile too; the exclude list; calibration."""
 
 from __future__ import annotations
 
 import copy
 import logging
+from typing import NamedTuple
 
 import pytest
 import torch
@@ -16,6 +17,7 @@ from conftest import small_llama
 
 import nvfp4
 from nvfp4 import reference
+from nvfp4.backends import NvFp4LinearBackend, backend_unavailable_reason
 
 transformers = pytest.importorskip("transformers")
 
@@ -57,35 +59,73 @@ def cosine(a: torch.Tensor, b: torch.Tensor) -> float:
 TOKENS = torch.randint(0, 512, (2, 24), generator=torch.Generator().manual_seed(3))
 
 
-@pytest.mark.parametrize(("activation_scale", "w4a4"), [("dynamic", True), ("none", False)], ids=["w4a4", "w4a16"])
-def test_quantized_llama_matches_the_reference(activation_scale, w4a4):
-    original = small_llama()
+class Run(NamedTuple):
+    """A device, a backend there, and the layer's activation scale ("none": W4A16)."""
+
+    device: str
+    backend: NvFp4LinearBackend
+    activation_scale: str
+
+    @property
+    def w4a4(self) -> bool:
+        return self.activation_scale != "none"
+
+
+EMULATION, HOPPER_W4A16, HOPPER_W4A4 = (
+    NvFp4LinearBackend.EMULATION,
+    NvFp4LinearBackend.HOPPER_W4A16,
+    NvFp4LinearBackend.HOPPER_W4A4,
+)
+RUNS = [
+    Run("cpu", EMULATION, "dynamic"),
+    Run("cpu", EMULATION, "none"),
+    Run("cuda", HOPPER_W4A16, "none"),
+    Run("cuda", HOPPER_W4A4, "dynamic"),
+]
+RUN_IDS = [f"{run.device}-{run.backend.value}-{'w4a4' if run.w4a4 else 'w4a16'}" for run in RUNS]
+
+
+def skip_unless_runs_here(run: Run) -> None:
+    if run.device == "cuda" and (
+        not torch.cuda.is_available()
+        or backend_unavailable_reason(run.backend, run.device, rounds_activations=run.w4a4) is not None
+    ):
+        pytest.skip(f"{run.backend.value} does not run here: needs its GPU")
+
+
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_quantized_llama_matches_the_reference(run):
+    skip_unless_runs_here(run)
+    original = small_llama().to(run.device)
     quantized = copy.deepcopy(original)
-    replaced = nvfp4.quantize_model(quantized, activation_scale=activation_scale)
+    replaced = nvfp4.quantize_model(quantized, activation_scale=run.activation_scale, backend=run.backend)
     assert len(replaced) == 2 * 7  # q, k, v, o, gate, up, down in each layer; lm_head excluded
-    assert all(isinstance(quantized.get_submodule(name), nvfp4.NVFP4Linear) for name in replaced)
+    assert all(quantized.get_submodule(name).backend is run.backend for name in replaced)
     assert isinstance(quantized.lm_head, torch.nn.Linear)
+    tokens = TOKENS.to(run.device)
     with torch.no_grad():
-        logits = quantized(TOKENS, use_cache=False).logits
-        expected = reference_model(original, w4a4)(TOKENS, use_cache=False).logits
-        bf16 = original(TOKENS, use_cache=False).logits
+        logits = quantized(tokens, use_cache=False).logits
+        expected = reference_model(original, run.w4a4)(tokens, use_cache=False).logits
+        bf16 = original(tokens, use_cache=False).logits
     assert cosine(logits, expected) >= 0.999
     # NVFP4 itself costs a few percent against bf16 (the README reports the figures).
     assert 0.93 <= cosine(logits, bf16) < 0.9999
 
 
-@pytest.mark.parametrize("activation_scale", ["dynamic", "none"], ids=["w4a4", "w4a16"])
-def test_compiled_quantized_llama_matches_eager(activation_scale):
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_compiled_quantized_llama_matches_eager(run):
     """Bit for bit, with Inductor rounding its bf16 intermediates as eager does. (By default it keeps
     them in fp32, so the rest of the model -- norms, rotary embeddings, softmax -- differs from eager
     in the last bf16 bit, as the 16-bit model's own compiled logits do, and W4A4's rounding of the
     activations turns some of those bits into a different code.)"""
-    model = small_llama()
-    nvfp4.quantize_model(model, activation_scale=activation_scale)
+    skip_unless_runs_here(run)
+    model = small_llama().to(run.device)
+    nvfp4.quantize_model(model, activation_scale=run.activation_scale, backend=run.backend)
+    tokens = TOKENS.to(run.device)
     torch._dynamo.reset()
     with torch.no_grad(), torch._inductor.config.patch(emulate_precision_casts=True):
-        eager = model(TOKENS, use_cache=False).logits
-        compiled = torch.compile(model, fullgraph=True)(TOKENS, use_cache=False).logits
+        eager = model(tokens, use_cache=False).logits
+        compiled = torch.compile(model, fullgraph=True)(tokens, use_cache=False).logits
     assert torch.equal(compiled, eager)
 
 
