@@ -125,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser = commands.add_parser("demo", help="quantize a small transformer and run it on this machine")
     demo_parser.add_argument("--model", help="a local Hugging Face model directory (default: a random Llama)")
     demo_parser.add_argument("--layers", type=int, default=2, help="layers of the random Llama")
-    demo_parser.add_argument("--hidden-size", type=int, default=256, help="width of the random Llama")
+    demo_parser.add_argument(
+        "--hidden-size", type=int, help="width of the random Llama (default: 256 on the CPU, 4096 on a GPU)"
+    )
     demo_parser.add_argument("--tokens", type=int, default=64, help="tokens of the forward pass")
     demo_parser.add_argument("--w4a16", action="store_true", help="keep activations in bf16 (no activation scale)")
     commands.add_parser("bench", help="a quick table of this machine's backends against bf16")

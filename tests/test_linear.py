@@ -238,7 +238,9 @@ def test_gpu_backend_equals_emulation(backend, m, n, k, per_channel):
     assert torch.equal(apply_nvfp4_linear(backend, prepared, x, bias), out)
 
 
-@pytest.mark.parametrize("backend", GPU_BACKENDS, ids=[backend.value for backend in GPU_BACKENDS])
+@pytest.mark.parametrize(
+    "backend", [*GPU_BACKENDS, EMULATION], ids=[backend.value for backend in [*GPU_BACKENDS, EMULATION]]
+)
 def test_gpu_backend_under_graph_capture(backend):
     if not runs_here(backend):
         pytest.skip(f"{backend.value} does not run here: needs its GPU")
