@@ -112,21 +112,33 @@ def test_quantized_llama_matches_the_reference(run):
     assert 0.93 <= cosine(logits, bf16) < 0.9999
 
 
-@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
-def test_compiled_quantized_llama_matches_eager(run):
-    """Bit for bit, with Inductor rounding its bf16 intermediates as eager does. (By default it keeps
-    them in fp32, so the rest of the model -- norms, rotary embeddings, softmax -- differs from eager
-    in the last bf16 bit, as the 16-bit model's own compiled logits do, and W4A4's rounding of the
-    activations turns some of those bits into a different code.)"""
-    skip_unless_runs_here(run)
-    model = small_llama().to(run.device)
-    nvfp4.quantize_model(model, activation_scale=run.activation_scale, backend=run.backend)
-    tokens = TOKENS.to(run.device)
+def compiled_and_eager_logits(model: torch.nn.Module, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     torch._dynamo.reset()
     with torch.no_grad(), torch._inductor.config.patch(emulate_precision_casts=True):
         eager = model(tokens, use_cache=False).logits
         compiled = torch.compile(model, fullgraph=True)(tokens, use_cache=False).logits
-    assert torch.equal(compiled, eager)
+    return compiled, eager
+
+
+@pytest.mark.parametrize("run", RUNS, ids=RUN_IDS)
+def test_compiled_quantized_llama_matches_eager(run):
+    """Bit for bit wherever the 16-bit model's own compiled logits are, with Inductor rounding its
+    bf16 intermediates as eager does. (By default it keeps them in fp32, so the rest of the model --
+    norms, rotary embeddings, softmax -- differs from eager in the last bf16 bit, and W4A4's
+    rounding of the activations turns some of those bits into a different code.) Where Inductor's
+    code for the rest of the model sums in another order than eager's kernels (a CPU whose vector
+    width differs, say), the 16-bit model's compiled logits differ too, and the quantized model's
+    must then agree to the acceptance's cosine instead."""
+    skip_unless_runs_here(run)
+    model = small_llama().to(run.device)
+    tokens = TOKENS.to(run.device)
+    bf16_compiled, bf16_eager = compiled_and_eager_logits(model, tokens)
+    nvfp4.quantize_model(model, activation_scale=run.activation_scale, backend=run.backend)
+    compiled, eager = compiled_and_eager_logits(model, tokens)
+    if torch.equal(bf16_compiled, bf16_eager):
+        assert torch.equal(compiled, eager)
+    else:
+        assert cosine(compiled, eager) >= 0.999
 
 
 def test_exclude_patterns():
