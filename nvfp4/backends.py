@@ -14,14 +14,20 @@ The rule:
 A checkpoint without activation scales (``W4A16_NVFP4``) never gets a W4A4 backend: on Blackwell it
 runs EMULATION, with a one-time warning, as no Blackwell W4A16 kernel exists yet. Each choice is
 logged once.
+
+The backends that call a library installed beside nvfp4 (FlashInfer's ``mm_fp4`` with its CUTLASS,
+TRT-LLM or cuDNN kernels; FBGEMM's ``f4f4bf16``) run only when named, where the library is installed
+and the GPU is one it supports.
 """
 
 from __future__ import annotations
 
 import enum
 import functools
+import importlib.util
 import logging
 import os
+from typing import NamedTuple
 
 import torch
 
@@ -30,6 +36,7 @@ from .ops import cutlass_scaled_mm_supports_fp4
 
 __all__ = [
     "BACKEND_VARIABLE",
+    "Library",
     "NvFp4LinearBackend",
     "backend_unavailable_reason",
     "select_nvfp4_linear_backend",
@@ -48,12 +55,27 @@ class NvFp4LinearBackend(enum.Enum):
     HOPPER_W4A16 = "hopper-w4a16"  # sm90_scaled_fp4_mm on the 16-bit activation
     HOPPER_W4A4 = "hopper-w4a4"  # sm90_scaled_fp4_mm on the activation rounded to NVFP4
     EMULATION = "emulation"  # the project's quantize / dequantize ops and a matmul, on any device
+    FLASHINFER_CUTLASS = "flashinfer-cutlass"  # FlashInfer's mm_fp4, its CUTLASS kernels: W4A4
+    FLASHINFER_TRTLLM = "flashinfer-trtllm"  # FlashInfer's mm_fp4, its TRT-LLM kernels: W4A4
+    FLASHINFER_CUDNN = "flashinfer-cudnn"  # FlashInfer's mm_fp4 through cuDNN: W4A4
+    FBGEMM = "fbgemm"  # FBGEMM's f4f4bf16: W4A4
 
     @property
     def rounds_activations(self) -> bool:
         """Whether the backend always multiplies NVFP4 activations, and so needs the layer's
         activation scale. EMULATION follows the layer: W4A4 where it has one, W4A16 where not."""
-        return self in (NvFp4LinearBackend.CUTLASS, NvFp4LinearBackend.HOPPER_W4A4)
+        return self not in (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.EMULATION)
+
+    @property
+    def library(self) -> Library | None:
+        """The library the backend calls, for those that are not the project's own kernels."""
+        return _LIBRARIES.get(self)
+
+    @property
+    def takes_per_channel_alpha(self) -> bool:
+        """Whether the backend multiplies by one alpha per output channel (fused shards with
+        different global scales stay exact); the libraries' GEMMs take one alpha."""
+        return self.library is None
 
     @classmethod
     def from_name(cls, name: str) -> NvFp4LinearBackend:
@@ -63,6 +85,28 @@ class NvFp4LinearBackend(enum.Enum):
         except ValueError:
             valid = ", ".join([_AUTO, *(backend.value for backend in cls)])
             raise ValueError(f"unknown NVFP4 linear backend {name!r}; valid names: {valid}") from None
+
+
+class Library(NamedTuple):
+    """A GEMM library a backend calls: its import name, the package that installs it, and the
+    compute capabilities (major versions) its NVFP4 GEMM runs on."""
+
+    module: str
+    package: str
+    majors: tuple[int, ...]
+
+
+_FLASHINFER = ("flashinfer", "flashinfer-python")
+_LIBRARIES = {
+    NvFp4LinearBackend.FLASHINFER_CUTLASS: Library(*_FLASHINFER, (10, 12)),
+    NvFp4LinearBackend.FLASHINFER_TRTLLM: Library(*_FLASHINFER, (10,)),
+    NvFp4LinearBackend.FLASHINFER_CUDNN: Library(*_FLASHINFER, (10, 12)),
+    NvFp4LinearBackend.FBGEMM: Library("fbgemm_gpu", "fbgemm-gpu-genai", (10,)),
+}
+
+
+def _installed(module: str) -> bool:
+    return importlib.util.find_spec(module) is not None
 
 
 def _capability(device: torch.device) -> tuple[int, int]:
@@ -94,6 +138,14 @@ def backend_unavailable_reason(
         return f"{backend.value} runs on CUDA GPUs; the layer is on {device}"
     major, minor = _capability(device)
     gpu = f"{_gpu_name(device)} (compute capability {major}.{minor})"
+    library = backend.library
+    if library is not None:
+        if major not in library.majors:
+            needed = " or ".join(f"{m}.x" for m in library.majors)
+            return f"{backend.value} needs a GPU of compute capability {needed}; this is {gpu}"
+        if not _installed(library.module):
+            return f"{backend.value} calls {library.module}, which is not installed (pip install {library.package})"
+        return None
     if backend is NvFp4LinearBackend.CUTLASS:
         if not cutlass_scaled_mm_supports_fp4(10 * major + minor):
             return (

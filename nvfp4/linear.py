@@ -21,6 +21,8 @@ the layer never copies from the host and can be captured in a CUDA graph.
 
 from __future__ import annotations
 
+import logging
+
 import torch
 import torch.nn.functional as F
 
@@ -28,11 +30,16 @@ from .backends import NvFp4LinearBackend
 from .constants import BLOCK_SIZE, SCALE_DTYPE
 from .layout import (
     prepare_weights_for_nvfp4_cutlass,
+    prepare_weights_for_nvfp4_fbgemm,
+    prepare_weights_for_nvfp4_flashinfer_trtllm,
     prepare_weights_for_nvfp4_sm90,
     slice_nvfp4_output,
     unprepare_weights_for_nvfp4_cutlass,
+    unprepare_weights_for_nvfp4_fbgemm,
+    unprepare_weights_for_nvfp4_flashinfer_trtllm,
     unprepare_weights_for_nvfp4_sm90,
 )
+from .library_gemms import library_scaled_fp4_mm
 from .ops import (
     cutlass_scaled_fp4_mm,
     dequantize,
@@ -43,6 +50,7 @@ from .ops import (
 )
 
 __all__ = [
+    "against_common_global_scale",
     "apply_nvfp4_linear",
     "checkpoint_form",
     "convert_to_nvfp4_linear_kernel_format",
@@ -59,6 +67,8 @@ _WEIGHT_ATTRIBUTES = (
     "input_size_per_partition",
 )
 _ACTIVATION_ATTRIBUTES = ("input_global_scale_inv", "alpha")
+
+logger = logging.getLogger("nvfp4")
 
 
 def has_activation_scale(layer: object) -> bool:
@@ -86,18 +96,29 @@ def _replace(layer: object, name: str, tensor: torch.Tensor) -> None:
 
 
 _HOPPER = (NvFp4LinearBackend.HOPPER_W4A16, NvFp4LinearBackend.HOPPER_W4A4)
+# The backends that read CUTLASS's layout: N and K padded to 32, swizzled scales.
+_CUTLASS_LAYOUT = (
+    NvFp4LinearBackend.CUTLASS,
+    NvFp4LinearBackend.FLASHINFER_CUTLASS,
+    NvFp4LinearBackend.FLASHINFER_CUDNN,
+)
 
 
 def kernel_form(
     backend: NvFp4LinearBackend, weight: torch.Tensor, weight_scale: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """A checkpoint-form weight and its linear scales in ``backend``'s layout, and the K padding in
-    bytes: CUTLASS pads N and K to multiples of 32 and swizzles the scales; the Hopper backends take
-    the fragment layout; EMULATION keeps the checkpoint form."""
-    if backend is NvFp4LinearBackend.CUTLASS:
+    bytes: CUTLASS (and FlashInfer's CUTLASS and cuDNN kernels) pads N and K to multiples of 32 and
+    swizzles the scales; the Hopper backends take the fragment layout; FlashInfer's TRT-LLM kernels
+    and FBGEMM their own; EMULATION keeps the checkpoint form."""
+    if backend in _CUTLASS_LAYOUT:
         return prepare_weights_for_nvfp4_cutlass(weight, weight_scale)
     if backend in _HOPPER:
         return (*prepare_weights_for_nvfp4_sm90(weight, weight_scale), 0)
+    if backend is NvFp4LinearBackend.FLASHINFER_TRTLLM:
+        return (*prepare_weights_for_nvfp4_flashinfer_trtllm(weight, weight_scale), 0)
+    if backend is NvFp4LinearBackend.FBGEMM:
+        return (*prepare_weights_for_nvfp4_fbgemm(weight, weight_scale), 0)
     return weight, weight_scale, 0
 
 
@@ -111,22 +132,72 @@ def checkpoint_form(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The inverse of :func:`kernel_form`: the packed weight [N, K/2] and linear scales [N, K/16],
     bit for bit."""
-    if backend is NvFp4LinearBackend.CUTLASS:
+    if backend in _CUTLASS_LAYOUT:
         return unprepare_weights_for_nvfp4_cutlass(weight, weight_scale, weights_padding_cols, output_size)
     if backend in _HOPPER:
         return unprepare_weights_for_nvfp4_sm90(weight, weight_scale, output_size, input_size)
+    if backend is NvFp4LinearBackend.FLASHINFER_TRTLLM:
+        return unprepare_weights_for_nvfp4_flashinfer_trtllm(weight, weight_scale)
+    if backend is NvFp4LinearBackend.FBGEMM:
+        return unprepare_weights_for_nvfp4_fbgemm(weight, weight_scale)
     return weight, weight_scale
+
+
+def against_common_global_scale(
+    weight: torch.Tensor, weight_scale: torch.Tensor, weight_global_scale: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """Block scales re-expressed against one weight global scale, for a backend that takes one
+    alpha, where the layer has one per output channel (fused shards): the largest decode scale
+    ``1/gs_w`` becomes the common one and each row's block scales are multiplied by its own over
+    it (at most 1, so none overflows) and rounded to E4M3. Returns the new block scales, the
+    common decode scale (0-dim) and the relative error (Frobenius norm) of the weight this makes."""
+    own = weight_global_scale.float().reshape(-1, 1)
+    common = own.max()
+    rescaled = (weight_scale.float() * (own / common)).to(SCALE_DTYPE)
+    unit = torch.ones((), dtype=torch.float32, device=weight.device)
+    before = dequantize(weight, weight_scale, unit, swizzled=False, out_dtype=torch.float32) * own
+    after = dequantize(weight, rescaled, unit, swizzled=False, out_dtype=torch.float32) * common
+    error = ((after - before).norm() / before.norm().clamp_min(torch.finfo(torch.float32).tiny)).item()
+    return rescaled, common, error
+
+
+def _one_alpha(backend: NvFp4LinearBackend, layer: object) -> None:
+    """Gives a layer with per-channel scales one alpha (against_common_global_scale), warning
+    with the error it makes: the public loaders take the largest scale without rescaling the
+    block scales, which is wrong wherever the shards' scales differ."""
+    w4a4 = has_activation_scale(layer)
+    if layer.weight_global_scale.numel() == 1 and (not w4a4 or layer.alpha.numel() == 1):
+        return
+    rescaled, common, error = against_common_global_scale(layer.weight, layer.weight_scale, layer.weight_global_scale)
+    if w4a4:
+        # alpha = (1/gs_w) / gs_x per channel: the channel of the common decode scale has the common alpha.
+        channel = layer.weight_global_scale.reshape(-1).argmax() if layer.weight_global_scale.numel() > 1 else 0
+        alpha = layer.alpha.reshape(-1)[channel if layer.alpha.numel() > 1 else 0].reshape(())
+        _replace(layer, "alpha", alpha.clone())
+    _replace(layer, "weight_scale", rescaled)
+    _replace(layer, "weight_global_scale", common.reshape(()).clone())
+    logger.warning(
+        "the %s backend takes one alpha: the block scales of a %s with one weight global scale per output "
+        "channel were re-expressed against the largest (relative weight error %.2e)",
+        backend.value,
+        type(layer).__name__,
+        error,
+    )
 
 
 def convert_to_nvfp4_linear_kernel_format(backend: NvFp4LinearBackend, layer: object) -> None:
     """Puts the layer's checkpoint-form ``weight`` and ``weight_scale`` in the layout ``backend``
     reads (:func:`kernel_form`, once, at load) and sets ``weights_padding_cols`` (the K padding in
-    bytes). EMULATION keeps the checkpoint form (linear scales: apply it with ``swizzle=False``)."""
+    bytes). EMULATION keeps the checkpoint form (linear scales: apply it with ``swizzle=False``).
+    A backend that takes one alpha gets per-channel global scales re-expressed first
+    (:func:`against_common_global_scale`, with a warning giving the error)."""
     _require(layer, _WEIGHT_ATTRIBUTES, backend)
     if backend.rounds_activations:
         _require(layer, _ACTIVATION_ATTRIBUTES, backend)
     if layer.weight_scale.dtype != SCALE_DTYPE:
         raise TypeError(f"layer.weight_scale must be {SCALE_DTYPE}, got {layer.weight_scale.dtype}")
+    if not backend.takes_per_channel_alpha:
+        _one_alpha(backend, layer)
     weight, weight_scale, layer.weights_padding_cols = kernel_form(backend, layer.weight.data, layer.weight_scale.data)
     if backend is not NvFp4LinearBackend.EMULATION:
         _replace(layer, "weight", weight)
@@ -234,6 +305,19 @@ def nvfp4_linear(
     elif backend is NvFp4LinearBackend.HOPPER_W4A4:
         x_scale = input_global_scale_inv.reshape(())
         out = sm90_scaled_fp4_mm(x2d, weight, weight_scale, _per_column(alpha, n), bias, n, x_scale)
+    elif backend.library is not None:
+        if alpha.numel() != 1:
+            raise ValueError(
+                f"the {backend.value} backend takes one alpha, got {alpha.numel()} (per-channel global scales): "
+                "convert_to_nvfp4_linear_kernel_format re-expresses them against a common one"
+            )
+        x_fp4, x_scale = scaled_fp4_quant(
+            x2d, input_global_scale_inv.reshape(()), swizzle=True, padded_k=k + 2 * weights_padding_cols
+        )
+        out = library_scaled_fp4_mm(backend, x_fp4, weight, x_scale, weight_scale, alpha.reshape(()), x.dtype)
+        out = slice_nvfp4_output(out, n)
+        if bias is not None:
+            out = out + bias
     else:  # CUTLASS
         padded_n = weight.shape[0]
         x_fp4, x_scale = scaled_fp4_quant(

@@ -196,6 +196,7 @@ class NVFP4Linear(torch.nn.Module):
         weight_scale_2 = torch.as_tensor(weight_scale_2, dtype=torch.float32, device=device)
         if weight_scale_2.numel() not in (1, n):
             raise ValueError(f"weight_scale_2 must hold one value or {n}, got shape {tuple(weight_scale_2.shape)}")
+        self._check_alpha(self.backend, weight_scale_2)
         if input_scale is not None and self.activation_scale != "static":
             raise ValueError(
                 f"input_scale is for a layer with a static activation scale; this one's is {self.activation_scale!r}"
@@ -211,10 +212,23 @@ class NVFP4Linear(torch.nn.Module):
                 raise ValueError(f"bias must be [{n}], got {tuple(bias.shape)}")
             self.bias = torch.nn.Parameter(bias.detach().to(device=device, dtype=self.dtype), requires_grad=False)
 
+    @staticmethod
+    def _check_alpha(backend: NvFp4LinearBackend, weight_scale_2: torch.Tensor) -> None:
+        """The module keeps the checkpoint's block scales as they are, so a backend that takes one
+        alpha cannot run per-channel global scales (fused shards) exactly."""
+        if weight_scale_2.numel() > 1 and not backend.takes_per_channel_alpha:
+            raise ValueError(
+                f"the {backend.value} backend takes one alpha, and this layer has a weight_scale_2 per output "
+                "channel (fused shards): run it on a backend that takes one per channel, or convert it with "
+                "convert_to_nvfp4_linear_kernel_format, which re-expresses the block scales against one"
+            )
+
     def set_backend(self, backend: NvFp4LinearBackend | str | None = None) -> None:
         """Re-lays the weight for ``backend`` (None: the one selected for the module's device)."""
+        resolved = self._resolve(backend, self.weight_scale_2.device)
+        self._check_alpha(resolved, self.weight_scale_2)
         weight, weight_scale = self.checkpoint_weight()
-        self.backend = self._resolve(backend, self.weight_scale_2.device)
+        self.backend = resolved
         self._store_weight(weight.contiguous(), weight_scale.contiguous())
 
     def _save_to_state_dict(self, destination: dict, prefix: str, keep_vars: bool) -> None:
@@ -283,8 +297,8 @@ def fuse_nvfp4_linears(layers: Sequence[NVFP4Linear], backend: NvFp4LinearBacken
     """One layer computing the outputs of ``layers`` (shards of one input: q/k/v, gate/up) side by
     side, exactly: the packed weights and block scales are stacked along N as they are, and each
     shard's weight global scale becomes the ``weight_scale_2`` of its output channels (a
-    per-channel alpha, which every backend takes), so no block scale is re-rounded against a common
-    scale. The shards must share in_features, dtype and activation scale mode; static activation
+    per-channel alpha, which the project's own backends take), so no block scale is re-rounded
+    against a common scale. The shards must share in_features, dtype and activation scale mode; static activation
     scales must be equal (one activation, one rounding of it)."""
     if not layers:
         raise ValueError("fuse_nvfp4_linears needs at least one layer")

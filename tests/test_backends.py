@@ -127,9 +127,9 @@ def test_forced_backend_that_cannot_run_says_why(monkeypatch, name, device, capa
 
 
 def test_rounds_activations():
-    assert {backend for backend in NvFp4LinearBackend if backend.rounds_activations} == {
-        NvFp4LinearBackend.CUTLASS,
-        NvFp4LinearBackend.HOPPER_W4A4,
+    assert {backend for backend in NvFp4LinearBackend if not backend.rounds_activations} == {
+        NvFp4LinearBackend.HOPPER_W4A16,
+        NvFp4LinearBackend.EMULATION,
     }
 
 
