@@ -3,7 +3,12 @@
 and vLLM call them. Each multiplies the activation quantized by this project's
 ``scaled_fp4_quant`` (swizzled scales) with a weight laid out by the matching
 ``prepare_weights_for_nvfp4_*`` function, times one alpha; the caller adds the bias and slices
-padded columns off. The libraries are imported at the call, so nvfp4 never needs them."""
+padded columns off.
+
+The call is the op ``torch.ops.nvfp4.library_scaled_fp4_mm``, defined here rather than in
+csrc/ops.cpp because it is Python calling Python: ``torch.compile`` sees one opaque node with a
+fake implementation instead of tracing into the library, and the library is imported when the op
+runs, so nvfp4 never needs it installed."""
 
 from __future__ import annotations
 
@@ -35,6 +40,42 @@ def _import(backend: NvFp4LinearBackend, module: str) -> ModuleType:
         ) from error
 
 
+@torch.library.custom_op("nvfp4::library_scaled_fp4_mm", mutates_args=())
+def _library_scaled_fp4_mm(
+    backend: str,
+    x_fp4: torch.Tensor,
+    weight: torch.Tensor,
+    x_scale: torch.Tensor,
+    weight_scale: torch.Tensor,
+    alpha: torch.Tensor,
+    out_dtype: torch.dtype,
+) -> torch.Tensor:
+    library_backend = NvFp4LinearBackend(backend)
+    if library_backend is NvFp4LinearBackend.FBGEMM:
+        _import(library_backend, "fbgemm_gpu.experimental.gen_ai")  # registers torch.ops.fbgemm.f4f4bf16
+        x_scale_bytes = x_scale.reshape(-1).view(torch.uint8)
+        return torch.ops.fbgemm.f4f4bf16(x_fp4, weight, x_scale_bytes, weight_scale, alpha, use_mx=False)
+    flashinfer = _import(library_backend, "flashinfer")
+    if library_backend is not NvFp4LinearBackend.FLASHINFER_TRTLLM:  # its CUTLASS and cuDNN kernels read bytes
+        x_scale, weight_scale = x_scale.view(torch.uint8), weight_scale.view(torch.uint8)
+    # mm_fp4 takes the weight and its scales K-major as [K/2, N] and [K/16, N] views.
+    return flashinfer.mm_fp4(
+        x_fp4,
+        weight.t(),
+        x_scale,
+        weight_scale.t(),
+        alpha,
+        out_dtype,
+        block_size=16,
+        backend=_FLASHINFER_KERNELS[library_backend],
+    )
+
+
+@_library_scaled_fp4_mm.register_fake
+def _(backend, x_fp4, weight, x_scale, weight_scale, alpha, out_dtype):
+    return x_fp4.new_empty((x_fp4.shape[0], weight.shape[0]), dtype=out_dtype)
+
+
 def library_scaled_fp4_mm(
     backend: NvFp4LinearBackend,
     x_fp4: torch.Tensor,
@@ -46,18 +87,10 @@ def library_scaled_fp4_mm(
 ) -> torch.Tensor:
     """``alpha * (x @ W^T)`` [m, weight rows] in ``out_dtype`` through ``backend``'s library:
     ``x_fp4`` [m, K/2] and its swizzled scales from ``scaled_fp4_quant``, ``weight`` and
-    ``weight_scale`` in the backend's layout, ``alpha`` one fp32 value."""
+    ``weight_scale`` in the backend's layout (N rows, padded where the layout pads), ``alpha`` one
+    fp32 value."""
+    if backend.library is None:
+        raise ValueError(f"the {backend.value} backend calls no library")
     if backend in BF16_ONLY and out_dtype != torch.bfloat16:
         raise TypeError(f"the {backend.value} backend writes bfloat16 only; x is {out_dtype}")
-    if backend is NvFp4LinearBackend.FBGEMM:
-        _import(backend, "fbgemm_gpu.experimental.gen_ai")  # registers torch.ops.fbgemm.f4f4bf16
-        x_scale_bytes = x_scale.reshape(-1).view(torch.uint8)
-        return torch.ops.fbgemm.f4f4bf16(x_fp4, weight, x_scale_bytes, weight_scale, alpha, use_mx=False)
-    flashinfer = _import(backend, "flashinfer")
-    kernels = _FLASHINFER_KERNELS[backend]
-    if backend is not NvFp4LinearBackend.FLASHINFER_TRTLLM:  # its CUTLASS and cuDNN kernels read bytes
-        x_scale, weight_scale = x_scale.view(torch.uint8), weight_scale.view(torch.uint8)
-    # mm_fp4 takes the weight and its scales K-major as [K/2, N] and [K/16, N] views.
-    return flashinfer.mm_fp4(
-        x_fp4, weight.t(), x_scale, weight_scale.t(), alpha, out_dtype, block_size=16, backend=kernels
-    )
+    return _library_scaled_fp4_mm(backend.value, x_fp4, weight, x_scale, weight_scale, alpha, out_dtype)

@@ -14,6 +14,7 @@ import types
 
 import pytest
 import torch
+from conftest import run_opcheck
 from test_linear import RELATIVE_TOLERANCE, activations, as_namespace, checkpoint_layer, oracle, relative_error
 
 import nvfp4
@@ -91,6 +92,23 @@ def test_library_backend_computes_the_product(stand_in_libraries, backend, m, n,
     out = apply_nvfp4_linear(backend, layer, x, bias)
     assert out.shape == (m, n) and out.dtype == x.dtype
     assert relative_error(out, oracle(attributes, x, bias)) <= RELATIVE_TOLERANCE
+
+
+@pytest.mark.parametrize("backend", LIBRARY_BACKENDS, ids=IDS)
+def test_library_op_opcheck_and_torch_compile(stand_in_libraries, backend):
+    """The library call is one opaque op (a schema and a fake), so the layer compiles whole."""
+    layer = as_namespace(checkpoint_layer(128, 64, w4a4=True))
+    convert_to_nvfp4_linear_kernel_format(backend, layer)
+    x = activations((3, 64))
+    x_fp4, x_scale = nvfp4.scaled_fp4_quant(x, layer.input_global_scale_inv, swizzle=True)
+    arguments = (backend.value, x_fp4, layer.weight, x_scale, layer.weight_scale, layer.alpha, torch.bfloat16)
+    run_opcheck(torch.ops.nvfp4.library_scaled_fp4_mm.default, arguments)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return apply_nvfp4_linear(backend, layer, x)
+
+    torch._dynamo.reset()
+    assert torch.equal(torch.compile(forward, fullgraph=True)(x), forward(x))
 
 
 @pytest.mark.parametrize("backend", [NvFp4LinearBackend.FLASHINFER_TRTLLM, NvFp4LinearBackend.FBGEMM])
