@@ -3,7 +3,9 @@
 and vLLM call them. Each multiplies the activation quantized by this project's
 ``scaled_fp4_quant`` (swizzled scales) with a weight laid out by the matching
 ``prepare_weights_for_nvfp4_*`` function, times one alpha; the caller adds the bias and slices
-padded columns off.
+padded columns off. The activation's scales are always in the 128x4 swizzled layout, which
+``mm_fp4`` takes at every batch size (vLLM gives the TRT-LLM kernels an 8x4 layout up to 32 rows,
+for speed; this project's quantizer does not write it).
 
 The call is the op ``torch.ops.nvfp4.library_scaled_fp4_mm``, defined here rather than in
 csrc/ops.cpp because it is Python calling Python: ``torch.compile`` sees one opaque node with a

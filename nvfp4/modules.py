@@ -298,8 +298,8 @@ def fuse_nvfp4_linears(layers: Sequence[NVFP4Linear], backend: NvFp4LinearBacken
     side, exactly: the packed weights and block scales are stacked along N as they are, and each
     shard's weight global scale becomes the ``weight_scale_2`` of its output channels (a
     per-channel alpha, which the project's own backends take), so no block scale is re-rounded
-    against a common scale. The shards must share in_features, dtype and activation scale mode; static activation
-    scales must be equal (one activation, one rounding of it)."""
+    against a common scale. The shards must share in_features, dtype and activation scale mode;
+    static activation scales must be equal (one activation, one rounding of it)."""
     if not layers:
         raise ValueError("fuse_nvfp4_linears needs at least one layer")
     first = layers[0]
