@@ -1,8 +1,8 @@
 """Command line: ``python -m nvfp4 info`` (what this build holds, and the linear backend each
 device gets), ``demo`` (a small transformer quantized to NVFP4 and run on this machine's backend,
 against its bf16 self), ``bench`` (a quick table of this machine's backends against bf16),
-``quantize SRC DST`` (a Hugging Face model directory to a ModelOpt NVFP4 checkpoint) and
-``roundtrip`` (a quantize / dequantize round trip on the best device present)."""
+``quantize SRC DST`` (a Hugging Face model directory or a safetensors file to a ModelOpt NVFP4
+checkpoint) and ``roundtrip`` (a quantize / dequantize round trip on the best device present)."""
 
 from __future__ import annotations
 
@@ -131,10 +131,16 @@ def main(argv: list[str] | None = None) -> int:
     demo_parser.add_argument("--tokens", type=int, default=64, help="tokens of the forward pass")
     demo_parser.add_argument("--w4a16", action="store_true", help="keep activations in bf16 (no activation scale)")
     commands.add_parser("bench", help="a quick table of this machine's backends against bf16")
-    quantize_parser = commands.add_parser("quantize", help="a Hugging Face model directory to a ModelOpt checkpoint")
-    quantize_parser.add_argument("source", help="a local Hugging Face model directory")
+    quantize_parser = commands.add_parser(
+        "quantize", help="a Hugging Face model directory or a safetensors file to a ModelOpt checkpoint"
+    )
+    quantize_parser.add_argument("source", help="a local Hugging Face model directory, or a .safetensors file")
     quantize_parser.add_argument("destination", help="the checkpoint directory to write (new or empty)")
-    quantize_parser.add_argument("--exclude", nargs="*", help="layer name patterns left in bf16 (default: lm_head)")
+    quantize_parser.add_argument(
+        "--exclude",
+        nargs="*",
+        help="layer name patterns left in bf16 (default: lm_head; for a file also *embed*, *wte, *wpe)",
+    )
     quantize_parser.add_argument("--device", help="where to quantize (default: the GPU if there is one)")
     roundtrip_parser = commands.add_parser("roundtrip", help="quantize and dequantize a random matrix")
     roundtrip_parser.add_argument("--rows", type=int, default=1024)

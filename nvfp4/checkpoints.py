@@ -211,14 +211,27 @@ def load_nvfp4_checkpoint(
     return quantized
 
 
+def write_hf_quant_config(directory: Path, algo: str, unquantized: list[str]) -> None:
+    """ModelOpt's ``hf_quant_config.json`` for ``algo`` (``NVFP4`` or ``W4A16_NVFP4``), naming the
+    linear layers left unquantized."""
+    from . import __version__
+
+    quantization = {
+        "quant_algo": algo,
+        "group_size": GROUP_SIZE,
+        "kv_cache_quant_algo": None,
+        "exclude_modules": unquantized,
+    }
+    hf_quant = {"producer": {"name": "nvfp4", "version": __version__}, "quantization": quantization}
+    (directory / "hf_quant_config.json").write_text(json.dumps(hf_quant, indent=2) + "\n")
+
+
 def save_nvfp4_checkpoint(model: torch.nn.Module, directory: str | Path) -> Path:
     """Saves a model whose NVFP4 layers have static activation scales (W4A4, after
     :func:`nvfp4.calibrate`) or none (W4A16) as a ModelOpt NVFP4 checkpoint: ``model.safetensors``
     (the NVFP4 layers in ModelOpt layout, the rest as it is), ``hf_quant_config.json`` and, for a
     ``transformers`` model, ``config.json`` with its ``quantization_config``. Returns the directory."""
     from safetensors.torch import save_file
-
-    from . import __version__
 
     directory = Path(directory)
     layers = {name: m for name, m in model.named_modules() if isinstance(m, NVFP4Linear)}
@@ -239,14 +252,7 @@ def save_nvfp4_checkpoint(model: torch.nn.Module, directory: str | Path) -> Path
         state.pop("lm_head.weight", None)
     directory.mkdir(parents=True, exist_ok=True)
     save_file({key: value.contiguous() for key, value in state.items()}, str(directory / "model.safetensors"))
-    quantization = {
-        "quant_algo": algo,
-        "group_size": GROUP_SIZE,
-        "kv_cache_quant_algo": None,
-        "exclude_modules": unquantized,
-    }
-    hf_quant = {"producer": {"name": "nvfp4", "version": __version__}, "quantization": quantization}
-    (directory / "hf_quant_config.json").write_text(json.dumps(hf_quant, indent=2) + "\n")
+    write_hf_quant_config(directory, algo, unquantized)
     config = getattr(model, "config", None)
     if config is not None and hasattr(config, "to_dict"):
         config_dict = config.to_dict()

@@ -1,5 +1,6 @@
 """The commands of python -m nvfp4 that use the linear layers: info's backend lines, bench, and
-quantize (a Hugging Face model directory to a ModelOpt checkpoint that loads back)."""
+quantize (a Hugging Face model directory or a safetensors file to a ModelOpt checkpoint that loads
+back)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,28 @@ def test_quantize_a_model_directory(tmp_path: Path):
         assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
     again = nvfp4_command("quantize", str(tmp_path / "source"), str(tmp_path / "nvfp4"))
     assert again.returncode == 1 and "exists and is not empty" in again.stdout
+
+
+def test_quantize_a_safetensors_file(tmp_path: Path):
+    """A bare file: the same bytes as the model directory gives, embeddings and the head kept."""
+    pytest.importorskip("transformers")
+    from safetensors.torch import save_file
+
+    model = small_llama()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / "layers.safetensors"))
+    result = nvfp4_command("quantize", str(tmp_path / "layers.safetensors"), str(tmp_path / "nvfp4"), "--device", "cpu")
+    assert result.returncode == 0, result.stderr
+    assert "quantized 14 linear layers" in result.stdout
+    assert "kept in 16 bits: lm_head, model.embed_tokens" in result.stdout
+    loaded = small_llama(seed=1)
+    assert len(nvfp4.load_nvfp4_checkpoint(loaded, tmp_path / "nvfp4")) == 14
+    expected = small_llama()
+    nvfp4.quantize_model(expected, activation_scale="none", backend="emulation")
+    for key, value in expected.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
+    nothing = nvfp4_command(
+        "quantize", str(tmp_path / "layers.safetensors"), str(tmp_path / "none"), "--device", "cpu", "--exclude", "*"
+    )
+    assert nothing.returncode == 1 and "holds no 2-D weight to quantize (excluded: *)" in nothing.stdout
+    missing = nvfp4_command("quantize", str(tmp_path / "nowhere"), str(tmp_path / "out"))
+    assert missing.returncode == 1 and "neither a Hugging Face model directory" in missing.stdout
