@@ -111,6 +111,19 @@ def test_library_op_opcheck_and_torch_compile(stand_in_libraries, backend):
     assert torch.equal(torch.compile(forward, fullgraph=True)(x), forward(x))
 
 
+@pytest.mark.parametrize("backend", LIBRARY_BACKENDS, ids=IDS)
+def test_nvfp4linear_on_a_library_backend(stand_in_libraries, backend):
+    """The module on a library backend: the product of its emulation, the checkpoint's bytes back."""
+    torch.manual_seed(0)
+    source = torch.nn.Linear(64, 128, dtype=torch.bfloat16)
+    layer = nvfp4.NVFP4Linear.from_linear(source, backend=backend)
+    emulated = nvfp4.NVFP4Linear.from_linear(source, backend=NvFp4LinearBackend.EMULATION)
+    x = activations((4, 64))
+    assert relative_error(layer(x), emulated(x)) <= RELATIVE_TOLERANCE
+    for (name, tensor), expected in zip(layer.state_dict().items(), emulated.state_dict().values(), strict=True):
+        assert torch.equal(tensor.reshape(-1).view(torch.uint8), expected.reshape(-1).view(torch.uint8)), name
+
+
 @pytest.mark.parametrize("backend", [NvFp4LinearBackend.FLASHINFER_TRTLLM, NvFp4LinearBackend.FBGEMM])
 def test_bf16_only_backends_refuse_fp16(stand_in_libraries, backend):
     layer = as_namespace(checkpoint_layer(128, 64, w4a4=True))
