@@ -46,6 +46,16 @@ def test_bench_prints_a_row_per_shape_and_batch():
     assert len(rows) == 6 and all(line.rstrip().endswith("x") for line in rows)
 
 
+def assert_loads_as_quantize_model(checkpoint: Path) -> None:
+    """The checkpoint loads into a fresh small Llama as the bytes quantize_model gives in W4A16."""
+    loaded = small_llama(seed=1)
+    assert len(nvfp4.load_nvfp4_checkpoint(loaded, checkpoint)) == 14
+    expected = small_llama()
+    nvfp4.quantize_model(expected, activation_scale="none", backend="emulation")
+    for key, value in expected.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
+
+
 def test_quantize_a_model_directory(tmp_path: Path):
     pytest.importorskip("transformers")
     model = small_llama()
@@ -55,12 +65,7 @@ def test_quantize_a_model_directory(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert "quantized 14 linear layers" in result.stdout and "weight relative error: min 0.0" in result.stdout
     assert (tmp_path / "nvfp4" / "tokenizer_config.json").is_file()
-    loaded = small_llama(seed=1)
-    assert len(nvfp4.load_nvfp4_checkpoint(loaded, tmp_path / "nvfp4")) == 14
-    expected = small_llama()
-    nvfp4.quantize_model(expected, activation_scale="none", backend="emulation")
-    for key, value in expected.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
+    assert_loads_as_quantize_model(tmp_path / "nvfp4")
     again = nvfp4_command("quantize", str(tmp_path / "source"), str(tmp_path / "nvfp4"))
     assert again.returncode == 1 and "exists and is not empty" in again.stdout
 
@@ -76,12 +81,7 @@ def test_quantize_a_safetensors_file(tmp_path: Path):
     assert result.returncode == 0, result.stderr
     assert "quantized 14 linear layers" in result.stdout
     assert "kept in 16 bits: lm_head, model.embed_tokens" in result.stdout
-    loaded = small_llama(seed=1)
-    assert len(nvfp4.load_nvfp4_checkpoint(loaded, tmp_path / "nvfp4")) == 14
-    expected = small_llama()
-    nvfp4.quantize_model(expected, activation_scale="none", backend="emulation")
-    for key, value in expected.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key].reshape(-1).view(torch.uint8), value.reshape(-1).view(torch.uint8))
+    assert_loads_as_quantize_model(tmp_path / "nvfp4")
     nothing = nvfp4_command(
         "quantize", str(tmp_path / "layers.safetensors"), str(tmp_path / "none"), "--device", "cpu", "--exclude", "*"
     )
