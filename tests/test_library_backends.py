@@ -30,7 +30,6 @@ from nvfp4.linear import (
 
 LIBRARY_BACKENDS = [backend for backend in NvFp4LinearBackend if backend.library is not None]
 IDS = [backend.value for backend in LIBRARY_BACKENDS]
-FLASHINFER_KERNELS = {"flashinfer-cutlass": "cutlass", "flashinfer-trtllm": "trtllm", "flashinfer-cudnn": "cudnn"}
 
 
 def decode(packed: torch.Tensor, swizzled_scale: torch.Tensor, rows: int, k: int) -> torch.Tensor:
