@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
-from ._timing import seconds_per_call
+from ._timing import seconds_per_call, wall_seconds_per_call
 from .model import quantize_model
 from .modules import NVFP4Linear
 
@@ -52,7 +52,7 @@ def _milliseconds(forward: Callable[[], object], device: torch.device) -> tuple[
                 forward()
                 torch.cuda.synchronize(device)
 
-            return seconds_per_call([synchronized], torch.device("cpu"), replays=5) * 1e3, f"eager: {reason}"
+            return wall_seconds_per_call([synchronized]) * 1e3, f"eager: {reason}"
     return seconds_per_call([forward], device, replays=5) * 1e3, "median of 5, eager"
 
 

@@ -11,21 +11,27 @@ from collections.abc import Callable, Sequence
 import torch
 
 
+def wall_seconds_per_call(calls: Sequence[Callable[[], object]], replays: int = 5) -> float:
+    """The median over ``replays`` of the wall time one call of ``calls`` takes, the calls made
+    eagerly in turn after one warm-up round (a call that queues GPU work must synchronize)."""
+    for call in calls:
+        call()
+    times = []
+    for _ in range(replays):
+        start = time.perf_counter()
+        for call in calls:
+            call()
+        times.append((time.perf_counter() - start) / len(calls))
+    return statistics.median(times)
+
+
 def seconds_per_call(calls: Sequence[Callable[[], object]], device: torch.device, replays: int = 5) -> float:
     """The median over ``replays`` of the seconds one call of ``calls`` takes, the calls made in
     turn. On a GPU the calls run once on a side stream (as CUDA graph capture asks), then are
     captured in one graph, whose replays are timed with CUDA events; a call that cannot be
-    captured raises. On the CPU each replay runs the calls eagerly."""
+    captured raises. On the CPU, :func:`wall_seconds_per_call`."""
     if device.type != "cuda":
-        for call in calls:
-            call()
-        times = []
-        for _ in range(replays):
-            start = time.perf_counter()
-            for call in calls:
-                call()
-            times.append((time.perf_counter() - start) / len(calls))
-        return statistics.median(times)
+        return wall_seconds_per_call(calls, replays)
     side = torch.cuda.Stream(device)
     side.wait_stream(torch.cuda.current_stream(device))
     with torch.cuda.stream(side):
