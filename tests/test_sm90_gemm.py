@@ -212,10 +212,11 @@ def test_back_to_back_gemms_read_each_others_output(m: int, mode: str):
 
 
 # The split-K kernel for each place it reads x from (the plans in tests/cpp/test_gemm_plan.cu):
-# through the ring of tiles that TMA fills (K = 16400: a last tile partly past K; 96 rows: a CTA
-# with two warps that have no strip; 7 and 13 rows: rows past M), from global memory (16 rows a
-# warp, short splits) and copied whole into shared memory (four tiles ahead). The odd-shape grid
-# above copies x whole at M = 1 and 3.
+# through the ring of tiles that TMA fills, the splits summed by a second kernel (K = 16400: a
+# last tile partly past K; 96 rows: a CTA with two warps that have no strip; 7 and 13 rows: rows
+# past M), from global memory (16 rows a warp, short splits) and copied whole into shared memory
+# (four tiles ahead), the splits summed in a cluster. The odd-shape grid above copies x whole at
+# M = 1 and 3.
 @requires_sm90
 @pytest.mark.parametrize(
     ("m", "n", "k"),

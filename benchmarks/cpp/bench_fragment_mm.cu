@@ -14,6 +14,7 @@
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
                         [--batch_rows=<64|128|256>] [--splits=<n>] [--split_k_rows=<8|16>] [--no_tail]
+                        [--split_sums=<cluster|kernel>]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
@@ -51,6 +52,7 @@ struct Options {
   bool x_ring = false;    // the split-K kernel reads x through a ring of tiles that TMA fills
   bool x_order_only = false;  // time only the pass that writes x in step order (a plan that reads x by TMA)
   bool no_tail = false;       // a wgmma plan's last wave as it is, not as a split tail
+  std::string split_sums;     // "cluster" or "kernel": where the split-K kernel's splits are summed; "": the plan's
   bool help = false;
 
   bool parse(int argc, char** argv) {
@@ -68,6 +70,7 @@ struct Options {
       else if (arg == "--x_ring") x_ring = true;
       else if (arg == "--x_order_only") x_order_only = true;
       else if (arg == "--no_tail") no_tail = true;
+      else if (const char* v = value("split_sums")) split_sums = v;
       else if (arg == "--help") help = true;
       else {
         std::fprintf(stderr, "unknown argument %s\n", argv[i]);
@@ -76,8 +79,9 @@ struct Options {
     }
     const bool batch_rows_valid = batch_rows == 0 || batch_rows == 64 || batch_rows == 128 || batch_rows == 256;
     const bool split_k_rows_valid = split_k_rows == 0 || ((split_k_rows == 8 || split_k_rows == 16) && batch_rows == 0);
+    const bool split_sums_valid = split_sums.empty() || split_sums == "cluster" || split_sums == "kernel";
     return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && splits >= 0 &&
-           split_k_rows_valid;
+           split_k_rows_valid && split_sums_valid;
   }
 
   void print_usage() const {
@@ -89,13 +93,15 @@ struct Options {
         "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n"
         "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
         "                     (default: the plan's choice)\n"
-        "  --splits=<n>       force n K splits (at most 8 for the split-K kernel; default: the plan's)\n"
+        "  --splits=<n>       force n K splits (default: the plan's)\n"
         "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n"
         "  --x_global         the split-K kernel reads x from global memory, not shared memory\n"
         "  --x_ring           the split-K kernel reads x through a ring of tiles that TMA fills\n"
         "  --x_order_only     time only the pass that writes x in step order (after the whole call is\n"
         "                     verified; for a plan whose wgmma tile reads x by TMA)\n"
-        "  --no_tail          run a wgmma plan's partly filled last wave as it is, not as a split tail\n\n"
+        "  --no_tail          run a wgmma plan's partly filled last wave as it is, not as a split tail\n"
+        "  --split_sums=<S>   sum the split-K kernel's splits in a cluster (cluster, at most 8 splits) or\n"
+        "                     by a second kernel (kernel); default: the plan's\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
   }
@@ -142,9 +148,17 @@ bool run(const Options& options, Result& result) {
           ? nvfp4::sm90::split_k_plan(m, padded_n, k_tiles, multiprocessors, options.split_k_rows / 8)
           : nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
   if (options.splits > 0) {
-    const bool clustered = plan.batch_rows == 0;  // the split-K kernel's splits form one cluster
+    const bool clustered = plan.batch_rows == 0 && options.split_sums != "kernel";  // the splits form one cluster
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
     nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
+  }
+  if (plan.batch_rows == 0 && !options.split_sums.empty()) {
+    const bool by_kernel = options.split_sums == "kernel" && plan.splits > 1;
+    plan.partial_floats = by_kernel ? plan.splits * m * padded_n : 0;
+    if (!by_kernel && plan.splits > nvfp4::sm90::kMaxClusterSplits) {
+      std::fprintf(stderr, "--split_sums=cluster: at most %ld splits\n", long(nvfp4::sm90::kMaxClusterSplits));
+      return false;
+    }
   }
   if (options.no_tail && plan.tail_strip_blocks > 0) nvfp4::sm90::set_splits(plan, 1, m, padded_n, k_tiles);
   if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
@@ -164,6 +178,7 @@ bool run(const Options& options, Result& result) {
               : plan.x_source == nvfp4::sm90::XSource::kShared ? ", x in shared memory"
               : plan.x_source == nvfp4::sm90::XSource::kRing   ? ", x through a TMA ring"
                                                                : "");
+  if (split_k && plan.splits > 1) std::printf(plan.partial_floats > 0 ? ", summed by a second kernel" : ", summed in a cluster");
   if (plan.tail_strip_blocks > 0) {
     std::printf(", the last %ld of %ld strip blocks in %ld K splits", long(plan.tail_strip_blocks),
                 long(plan.strip_blocks), long(plan.tail_splits));

@@ -19,7 +19,8 @@
 
 namespace nvfp4::sm90 {
 
-// The split-K kernel, its splits of a tile as one cluster, reading x where the plan says.
+// The split-K kernel, reading x where the plan says, its splits of a tile as one cluster unless
+// their sums go to params.partial for the second kernel (split_sums_by_kernel).
 template <typename T, int kNTiles, int kTileGroup>
 cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentMmParams& params,
                                      const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
@@ -37,6 +38,7 @@ cudaError_t launch_fragment_mm_split(const FragmentMmPlan& plan, const FragmentM
   attributes[0].val.clusterDim.z = 1;
   config.attrs = attributes;
   config.numAttrs = 2;
+  if (params.partial != nullptr) config.attrs = attributes + 1, config.numAttrs = 1;  // no cluster
   CUtensorMap x_map{};
   if (plan.x_source == XSource::kRing) {
     if (const cudaError_t status = make_x_tensor_map<T>(&x_map, static_cast<const T*>(params.x), params.m, params.k,
@@ -171,11 +173,11 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
                                const OverlapStreams* overlap, cudaStream_t stream) {
   if (x_global_scale != nullptr && !rounds_x(plan, m)) return cudaErrorInvalidValue;
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n, n};
-  const bool wgmma_split = plan.batch_rows > 0 && (plan.splits > 1 || plan.tail_strip_blocks > 0);
+  const bool sums_left_to_add = plan.partial_floats > 0;  // for fragment_mm_epilogue_kernel, after the multiply
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
-                                wgmma_split ? partial : nullptr, padded_n, x_global_scale};
+                                sums_left_to_add ? partial : nullptr, padded_n, x_global_scale};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;
@@ -190,11 +192,11 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
     case 128: status = launch_wgmma(std::integral_constant<int, 128>{}); break;
     case 256: status = launch_wgmma(std::integral_constant<int, 256>{}); break;
     default:
-      if (plan.n_tiles == 2) return launch_fragment_mm_split<T, 2, 2>(plan, params, epilogue, stream);
-      return plan.tile_group == 4 ? launch_fragment_mm_split<T, 1, 4>(plan, params, epilogue, stream)
-                                  : launch_fragment_mm_split<T, 1, 2>(plan, params, epilogue, stream);
+      status = plan.n_tiles == 2      ? launch_fragment_mm_split<T, 2, 2>(plan, params, epilogue, stream)
+               : plan.tile_group == 4 ? launch_fragment_mm_split<T, 1, 4>(plan, params, epilogue, stream)
+                                      : launch_fragment_mm_split<T, 1, 2>(plan, params, epilogue, stream);
   }
-  if (status != cudaSuccess || !wgmma_split) return status;
+  if (status != cudaSuccess || !sums_left_to_add) return status;
   // The split sums: of the whole call, or of its tail's columns.
   const bool tail = plan.tail_strip_blocks > 0;
   const int64_t first_column = tail ? head_columns(plan) : 0;

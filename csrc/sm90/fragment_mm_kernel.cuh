@@ -17,9 +17,9 @@
 // each leaves its fp32 sums in its shared memory; then each sums a share of the outputs, reading
 // every split's value through the cluster's distributed shared memory and adding them in split
 // order (deterministic), applies alpha, adds the bias and rounds once to the output type. No
-// workspace, no second kernel.
-// (fragment_mm_epilogue_kernel does the same sum from a global buffer for the wgmma kernel's
-// splits.)
+// workspace, no second kernel. Or, where the plan says (split_sums_by_kernel), the CTAs run
+// without a cluster and leave their sums in a global buffer, which fragment_mm_epilogue_kernel
+// adds up in the same order, as it does for the wgmma kernel's splits.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -49,7 +49,7 @@ struct FragmentMmParams {
   int64_t strips;
   int64_t k_tiles;
   int64_t k_tiles_per_split;
-  float* partial;  // [splits, m, padded_n]: the wgmma kernel's split sums, or null
+  float* partial;  // [splits, m, padded_n]: the split sums for fragment_mm_epilogue_kernel, or null
   int64_t padded_n;
   // W4A4: x's encode scale (fp32, on the device), x rounded to NVFP4 in shared memory by the
   // split-K kernel copying x whole (XSource::kShared); null otherwise.
@@ -273,7 +273,8 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 }
 
 // grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
-// (1, splits, 1) with splits <= kMaxClusterSplits. kNTiles is 1 or 2: larger batches take the
+// (1, splits, 1) with splits <= kMaxClusterSplits, or without a cluster and with p.partial for the
+// split sums. kNTiles is 1 or 2: larger batches take the
 // wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
 // registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kX: where x's
 // operands come from, with dynamic shared memory of min(m, 8 * kNTiles) * k_tiles_per_split *
@@ -484,6 +485,19 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
+  if (p.partial != nullptr) {  // launched without a cluster: the sums to the buffer, for the second kernel
+    if (!strip_exists) return;
+#pragma unroll
+    for (int j = 0; j < kNTiles; ++j) {
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
+        const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
+        if (row < p.m) p.partial[(split * p.m + row) * p.padded_n + column] = acc[j][c];
+      }
+    }
+    return;
+  }
 #pragma unroll
   for (int j = 0; j < kNTiles; ++j) {
 #pragma unroll

@@ -38,8 +38,10 @@ struct FragmentMmPlan {
   int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
   int64_t chunks;            // wgmma reading x by TMA: pieces of M, each one's ordering overlapping the
                              // previous one's multiply (1: no overlap)
-  int64_t partial_floats;    // wgmma with splits > 1: the partial sums [splits, m, padded_n]; with a
-                             // tail, the tail's [tail_splits, m, its padded columns]
+  int64_t partial_floats;    // the partial sums [splits, m, padded_n] that fragment_mm_epilogue_kernel
+                             // adds up: wgmma with splits > 1, and with a tail the tail's [tail_splits,
+                             // m, its padded columns]; split-K with splits > 1 through the ring of x
+                             // (split_sums_by_kernel); 0 otherwise
 };
 
 // The workspace of a call: x in step order, then (256-byte aligned) the partial sums.
@@ -60,6 +62,16 @@ constexpr int64_t kMaxRoundedRows = 1;
 inline bool rounds_x(const FragmentMmPlan& plan, int64_t m) {
   return plan.batch_rows == 0 && plan.x_source == XSource::kShared && m <= kMaxRoundedRows;
 }
+
+// Whether the split-K kernel's splits leave their sums to the second kernel rather than adding
+// them up in a cluster: where x goes through the ring of tiles (kRing). The clusters themselves
+// cost these long calls time, with the same splits and CTAs: H100, bench_fragment_mm
+// --split_sums=cluster / kernel, us: M = 16 8192 x 28672 (6 splits) 63.1 / 55.0, 8192 x 8192 (6)
+// 22.7 / 19.1, 16384 x 16384 (3) 70.3 / 61.3, 28672 x 8192 (2) 54.3 / 53.9; M = 8 8192 x 28672 (5)
+// 55.9 / 50.9, 8192 x 8192 (5) 19.1 / 18.0. The short calls that read x otherwise pay for the second launch instead: M = 16
+// 6144 x 4096 (x from global memory, 6 splits) 10.2 / 10.7; M = 1 (x copied whole, 5 splits) 8192
+// x 8192 16.5 / 16.7, 6144 x 4096 8.8 / 9.2 (8 splits).
+inline bool split_sums_by_kernel(XSource x_source, int64_t splits) { return x_source == XSource::kRing && splits > 1; }
 
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
@@ -150,6 +162,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     } else {
       plan.x_source = XSource::kGlobal, plan.x_shared_bytes = 0;
     }
+    plan.partial_floats = split_sums_by_kernel(plan.x_source, plan.splits) ? plan.splits * m * padded_n : 0;
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
     plan.tail_strip_blocks = plan.tail_splits = plan.tail_tiles_per_split = 0;  // set_tail's, after this
@@ -327,8 +340,16 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
                 kSixteenRowCtasPerMultiprocessor * multiprocessors / (plan.strip_blocks * plan.m_blocks), 1,
                 max_splits_of(k_tiles));
   set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
+  if (plan.n_tiles == 2 && plan.x_source == XSource::kRing && plan.splits < splits) {
+    // Splits summed by the second kernel are not bound by the cluster's size: as many as fill one
+    // wave where each keeps the ring (kXRingMinTiles). H100, bench_fragment_mm, M = 16, 8192 x
+    // 28672, us: 6 splits 55.0, 7 (896 CTAs) 54.1-54.4, 8 (1024: two waves) 66.5-66.8.
+    FragmentMmPlan filled = plan;
+    set_splits(filled, std::min(splits, k_tiles / kXRingMinTiles), m, padded_n, k_tiles);
+    if (filled.x_source == XSource::kRing && filled.splits > plan.splits) plan = filled;
+  }
   plan.chunks = 1;
-  return plan;  // no workspace
+  return plan;  // the workspace: partial sums where split_sums_by_kernel
 }
 
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {

@@ -28,12 +28,16 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
   EXPECT(plan.splits <= 65535, CASE);  // grid y
   if (m <= kMaxMmaSyncBatch) {
     // The split-K kernel: 8 or 16 batch rows a warp, a warp per strip, the splits of a tile in one
-    // cluster (no workspace).
+    // cluster (no workspace), or through the ring of x summed by the second kernel.
     EXPECT(plan.batch_rows == 0, CASE);
     EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
     EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
-    EXPECT(plan.splits <= max_split_k_splits(plan.n_tiles), CASE);
+    const bool by_kernel = split_sums_by_kernel(plan.x_source, plan.splits);
+    EXPECT(plan.partial_floats == (by_kernel ? plan.splits * m * padded_n : 0), CASE);
+    EXPECT(partial_sums_offset(plan) == 0, CASE);
+    EXPECT(by_kernel || plan.splits <= max_split_k_splits(plan.n_tiles), CASE);  // one cluster
+    EXPECT(plan.n_tiles == 2 || plan.splits <= max_split_k_splits(1), CASE);
     if (plan.n_tiles == 2 && plan.splits > 1) {  // 16 rows a warp: one wave of CTAs
       EXPECT(plan.strip_blocks * plan.m_blocks * plan.splits <= kSixteenRowCtasPerMultiprocessor * multiprocessors,
              CASE);
@@ -58,7 +62,6 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
         EXPECT(plan.n_tiles == 2 && plan.tiles_per_split < kXRingMinTiles && plan.x_shared_bytes == 0, CASE);
         break;
     }
-    EXPECT(workspace_bytes(plan) == 0, CASE);
   } else {
     // The wgmma kernel: one of its batch tiles, 128 weight rows a CTA, partial sums only when split.
     EXPECT(plan.batch_rows == 64 || plan.batch_rows == 128 || plan.batch_rows == 256, CASE);
@@ -156,8 +159,16 @@ int main() {
     EXPECT(plan.batch_rows == rows && plan.tail_strip_blocks > 0, "M = %ld, %ld x %ld tiles: batch tile %d, tail %ld",
            long(m), long(n), long(k_tiles), plan.batch_rows, long(plan.tail_strip_blocks));
   }
-  // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave.
+  // 16 batch rows a warp: 28672 x 8192 (448 CTAs a split) in the two splits that fill one wave;
+  // 8192 x 28672 (128 a split) in seven, more than one cluster takes, through the ring; 8192 x
+  // 8192 in six, the most that keep the ring (seven would leave 19 tiles a split).
   EXPECT(sm90::plan_fragment_mm(16, 28672, 128, 132).splits == 2, "28672 x 8192, M = 16");
+  const sm90::FragmentMmPlan seven = sm90::plan_fragment_mm(16, 8192, 448, 132);
+  EXPECT(seven.splits == 7 && seven.x_source == XSource::kRing && seven.partial_floats == 7 * 16 * 8192,
+         "8192 x 28672, M = 16");
+  const sm90::FragmentMmPlan six = sm90::plan_fragment_mm(16, 8192, 128, 132);
+  EXPECT(six.splits == 6 && six.x_source == XSource::kRing && six.partial_floats > 0, "8192 x 8192, M = 16");
+  EXPECT(sm90::plan_fragment_mm(16, 6144, 64, 132).partial_floats == 0, "6144 x 4096, M = 16: in a cluster");
   // Eight batch rows a warp: four splits where about 32 warps a multiprocessor would ask for three.
   for (const int64_t m : {1, 8}) {
     EXPECT(sm90::plan_fragment_mm(m, 24576, 128, 132).splits == 4, "24576 x 8192, M = %ld", long(m));
@@ -177,6 +188,9 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(7, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 7");
   EXPECT(sm90::plan_fragment_mm(8, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 8");
   EXPECT(sm90::plan_fragment_mm(13, 96, 257, 132).x_source == XSource::kRing, "96 x 16400, M = 13");
+  for (const int64_t m : {7, 8, 13}) {  // the splits summed by the second kernel
+    EXPECT(sm90::plan_fragment_mm(m, 96, 257, 132).partial_floats > 0, "96 x 16400, M = %ld", long(m));
+  }
   EXPECT(sm90::plan_fragment_mm(16, 96, 65, 132).x_source == XSource::kGlobal, "96 x 4112, M = 16");
   EXPECT(sm90::plan_fragment_mm(5, 4000, 257, 132).x_source == XSource::kShared, "4000 x 16400, M = 5");
   // W4A4 rounds x inside the kernel at one row where x is copied whole (every benchmark shape),
