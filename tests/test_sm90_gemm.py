@@ -215,13 +215,14 @@ def test_back_to_back_gemms_read_each_others_output(m: int, mode: str):
 # through the ring of tiles that TMA fills, the splits summed by a second kernel (K = 16400: a
 # last tile partly past K; 96 rows: a CTA with two warps that have no strip; 7 and 13 rows: rows
 # past M), from global memory (16 rows a warp, short splits) and copied whole into shared memory
-# (four tiles ahead), the splits summed in a cluster. The odd-shape grid above copies x whole at
-# M = 1 and 3.
+# (four tiles ahead), the splits summed in a cluster; and copied whole, the splits summed by a
+# second kernel (11520 x 1280: CTAs for more than three quarters of a wave). The odd-shape grid
+# above copies x whole at M = 1 and 3.
 @requires_sm90
 @pytest.mark.parametrize(
     ("m", "n", "k"),
-    [(7, 96, 16400), (8, 96, 16400), (13, 96, 16400), (16, 96, 4112), (5, 4000, 16400)],
-    ids=["ring-7", "ring-8", "ring-13", "global-16", "shared-5"],
+    [(7, 96, 16400), (8, 96, 16400), (13, 96, 16400), (16, 96, 4112), (5, 4000, 16400), (2, 11520, 1280)],
+    ids=["ring-7", "ring-8", "ring-13", "global-16", "shared-5", "shared-2-summed-after"],
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_split_k_gemm_for_each_source_of_x(m: int, n: int, k: int, dtype: torch.dtype):
@@ -279,20 +280,22 @@ def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):
 
 # W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;
 # else by nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan:
-# x copied whole (K = 4112: blocks past K), the ring of tiles, x from global memory, and the
-# wgmma kernel. With an Inf in x its block, and so its row's outputs, are NaN.
+# x copied whole (K = 4112: blocks past K; 11520 x 1280: the splits summed by a second kernel),
+# the ring of tiles, x from global memory, and the wgmma kernel. With an Inf in x its block, and
+# so its row's outputs, are NaN.
 @requires_sm90
 @pytest.mark.parametrize(
     ("m", "n", "k", "with_inf"),
     [
         (1, 96, 4112, False),
         (1, 4000, 4112, True),
+        (1, 11520, 1280, False),
         (3, 4000, 4112, True),
         (8, 96, 16400, False),
         (16, 96, 4112, False),
         (100, 200, 4112, False),
     ],
-    ids=["rounded-1", "rounded-1-inf", "shared-3-inf", "ring-8", "global-16", "wgmma-100"],
+    ids=["rounded-1", "rounded-1-inf", "rounded-1-summed-after", "shared-3-inf", "ring-8", "global-16", "wgmma-100"],
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_w4a4_equals_the_gemm_of_qdq(m: int, n: int, k: int, with_inf: bool, dtype: torch.dtype):

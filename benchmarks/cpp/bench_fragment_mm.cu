@@ -152,19 +152,21 @@ bool run(const Options& options, Result& result) {
     const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
     nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
   }
-  if (plan.batch_rows == 0 && !options.split_sums.empty()) {
-    const bool by_kernel = options.split_sums == "kernel" && plan.splits > 1;
-    plan.partial_floats = by_kernel ? plan.splits * m * padded_n : 0;
-    if (!by_kernel && plan.splits > nvfp4::sm90::kMaxClusterSplits) {
-      std::fprintf(stderr, "--split_sums=cluster: at most %ld splits\n", long(nvfp4::sm90::kMaxClusterSplits));
-      return false;
-    }
-  }
   if (options.no_tail && plan.tail_strip_blocks > 0) nvfp4::sm90::set_splits(plan, 1, m, padded_n, k_tiles);
   if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
   if (options.x_ring) {
     plan.x_source = nvfp4::sm90::XSource::kRing;
     plan.x_shared_bytes = nvfp4::sm90::x_ring_bytes(plan.n_tiles);
+  }
+  if (plan.batch_rows == 0) {  // where the splits are summed: the plan's rule for the plan as changed, or forced
+    nvfp4::sm90::set_split_sums(plan, m, padded_n, multiprocessors);
+    if (!options.split_sums.empty()) {
+      plan.partial_floats = options.split_sums == "kernel" && plan.splits > 1 ? plan.splits * m * padded_n : 0;
+    }
+    if (plan.partial_floats == 0 && plan.splits > nvfp4::sm90::kMaxClusterSplits) {
+      std::fprintf(stderr, "splits summed in a cluster: at most %ld\n", long(nvfp4::sm90::kMaxClusterSplits));
+      return false;
+    }
   }
   const bool split_k = plan.batch_rows == 0;
   if (options.x_order_only && plan.x_steps_bytes == 0) {

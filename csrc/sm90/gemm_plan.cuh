@@ -40,8 +40,7 @@ struct FragmentMmPlan {
                              // previous one's multiply (1: no overlap)
   int64_t partial_floats;    // the partial sums [splits, m, padded_n] that fragment_mm_epilogue_kernel
                              // adds up: wgmma with splits > 1, and with a tail the tail's [tail_splits,
-                             // m, its padded columns]; split-K with splits > 1 through the ring of x
-                             // (split_sums_by_kernel); 0 otherwise
+                             // m, its padded columns]; split-K where split_sums_by_kernel; 0 otherwise
 };
 
 // The workspace of a call: x in step order, then (256-byte aligned) the partial sums.
@@ -62,16 +61,6 @@ constexpr int64_t kMaxRoundedRows = 1;
 inline bool rounds_x(const FragmentMmPlan& plan, int64_t m) {
   return plan.batch_rows == 0 && plan.x_source == XSource::kShared && m <= kMaxRoundedRows;
 }
-
-// Whether the split-K kernel's splits leave their sums to the second kernel rather than adding
-// them up in a cluster: where x goes through the ring of tiles (kRing). The clusters themselves
-// cost these long calls time, with the same splits and CTAs: H100, bench_fragment_mm
-// --split_sums=cluster / kernel, us: M = 16 8192 x 28672 (6 splits) 63.1 / 55.0, 8192 x 8192 (6)
-// 22.7 / 19.1, 16384 x 16384 (3) 70.3 / 61.3, 28672 x 8192 (2) 54.3 / 53.9; M = 8 8192 x 28672 (5)
-// 55.9 / 50.9, 8192 x 8192 (5) 19.1 / 18.0. The short calls that read x otherwise pay for the second launch instead: M = 16
-// 6144 x 4096 (x from global memory, 6 splits) 10.2 / 10.7; M = 1 (x copied whole, 5 splits) 8192
-// x 8192 16.5 / 16.7, 6144 x 4096 8.8 / 9.2 (8 splits).
-inline bool split_sums_by_kernel(XSource x_source, int64_t splits) { return x_source == XSource::kRing && splits > 1; }
 
 // Smallest K range a split gets, in tiles of 64: below it the partial sums cost more than the
 // parallelism gains.
@@ -129,6 +118,31 @@ static_assert(x_ring_bytes(1) + split_sums_bytes(1) + 1024 <=
                       kSharedBytesPerMultiprocessor / split_k_ctas_per_multiprocessor(2, 2),
               "the ring fits beside as many CTAs as the registers allow");
 
+// Whether the split-K kernel's splits leave their sums to the second kernel instead of adding them
+// up in a cluster: where x goes through the ring of tiles (kRing), and where the CTAs fill more
+// than three quarters of a wave. Clusters strand places (placed within a GPC: 846-981 CTAs resident
+// in clusters of 3-8 against 924-1056 without), so a grid near a full wave or above it runs more
+// waves in clusters; and the clusters cost the long calls through the ring time even with the same
+// CTAs. H100, bench_fragment_mm --split_sums=cluster / kernel, us, same splits: through the ring, M
+// = 16 8192 x 28672 (6 splits) 63.1 / 55.0, 8192 x 8192 (6) 22.7 / 19.1, 16384 x 16384 (3) 70.3 /
+// 61.3, 28672 x 8192 (2) 54.3 / 53.9; M = 8 8192 x 28672 (5) 55.9 / 50.9, 8192 x 8192 (5) 19.1 /
+// 18.0; x copied whole, M = 1, CTAs against a wave: 14336 x 4096 (0.94) 19.2 / 14.7, 8192 x 28672
+// (0.81) 49.6 / 48.1, 28672 x 8192 (2.3) 49.7 / 47.5, 57344 x 8192 (2.3) 92.0 / 91.4. Below, the
+// second launch costs more than the cluster: 10240 x 8192 (0.67) 19.2 / 19.7, 8192 x 8192 (0.54)
+// 16.5 / 16.8, 4096 x 14336 (0.40) 15.7 / 16.1, 6144 x 4096 (0.40) 8.8 / 9.2; x from global
+// memory, M = 16 6144 x 4096 (0.62) 10.2 / 10.7.
+inline bool split_sums_by_kernel(const FragmentMmPlan& plan, int multiprocessors) {
+  if (plan.batch_rows != 0 || plan.splits < 2) return false;
+  if (plan.x_source == XSource::kRing) return true;
+  const int64_t ctas = plan.strip_blocks * plan.splits * plan.m_blocks;
+  const int64_t places = split_k_ctas_per_multiprocessor(plan.n_tiles, plan.tile_group) * multiprocessors;
+  return 4 * ctas > 3 * places;
+}
+// Sets where a split-K plan's splits are summed: its partial sums for the second kernel, or none.
+inline void set_split_sums(FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
+  plan.partial_floats = split_sums_by_kernel(plan, multiprocessors) ? plan.splits * m * padded_n : 0;
+}
+
 // Most splits K allows.
 inline int64_t max_splits_of(int64_t k_tiles) { return std::max<int64_t>(1, k_tiles / kMinTilesPerSplit); }
 // The split count that gives `blocks` CTAs (or warps) about `wanted` in all, within what K allows.
@@ -162,7 +176,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
     } else {
       plan.x_source = XSource::kGlobal, plan.x_shared_bytes = 0;
     }
-    plan.partial_floats = split_sums_by_kernel(plan.x_source, plan.splits) ? plan.splits * m * padded_n : 0;
+    plan.partial_floats = 0;  // set_split_sums's
   } else {
     plan.partial_floats = plan.splits > 1 ? plan.splits * m * padded_n : 0;
     plan.tail_strip_blocks = plan.tail_splits = plan.tail_tiles_per_split = 0;  // set_tail's, after this
@@ -341,13 +355,14 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
                 max_splits_of(k_tiles));
   set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
   if (plan.n_tiles == 2 && plan.x_source == XSource::kRing && plan.splits < splits) {
-    // Splits summed by the second kernel are not bound by the cluster's size: as many as fill one
-    // wave where each keeps the ring (kXRingMinTiles). H100, bench_fragment_mm, M = 16, 8192 x
+    // Through the ring the second kernel sums the splits (split_sums_by_kernel), so no cluster
+    // bounds their count: as many as fill one wave where each keeps the ring (kXRingMinTiles). H100, bench_fragment_mm, M = 16, 8192 x
     // 28672, us: 6 splits 55.0, 7 (896 CTAs) 54.1-54.4, 8 (1024: two waves) 66.5-66.8.
     FragmentMmPlan filled = plan;
     set_splits(filled, std::min(splits, k_tiles / kXRingMinTiles), m, padded_n, k_tiles);
     if (filled.x_source == XSource::kRing && filled.splits > plan.splits) plan = filled;
   }
+  set_split_sums(plan, m, padded_n, multiprocessors);
   plan.chunks = 1;
   return plan;  // the workspace: partial sums where split_sums_by_kernel
 }

@@ -33,7 +33,8 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
     EXPECT(plan.strip_blocks * kWarpsPerBlock * kFragmentRows >= padded_n, CASE);
-    const bool by_kernel = split_sums_by_kernel(plan.x_source, plan.splits);
+    const bool by_kernel = split_sums_by_kernel(plan, multiprocessors);
+    EXPECT(!by_kernel || plan.splits > 1, CASE);
     EXPECT(plan.partial_floats == (by_kernel ? plan.splits * m * padded_n : 0), CASE);
     EXPECT(partial_sums_offset(plan) == 0, CASE);
     EXPECT(by_kernel || plan.splits <= max_split_k_splits(plan.n_tiles), CASE);  // one cluster
@@ -169,6 +170,18 @@ int main() {
   const sm90::FragmentMmPlan six = sm90::plan_fragment_mm(16, 8192, 128, 132);
   EXPECT(six.splits == 6 && six.x_source == XSource::kRing && six.partial_floats > 0, "8192 x 8192, M = 16");
   EXPECT(sm90::plan_fragment_mm(16, 6144, 64, 132).partial_floats == 0, "6144 x 4096, M = 16: in a cluster");
+  // x copied whole (M = 1): summed by the second kernel where the CTAs fill more than three quarters
+  // of a wave (14336 x 4096: 1120 CTAs on 1188 places; 8192 x 28672: 640 on 792; 28672 x 8192: more
+  // than a wave), else in a cluster (8192 x 8192: 640 on 1188; 4096 x 14336: 320 on 792).
+  for (const auto& [n, k_tiles, by_kernel] : {std::tuple<int64_t, int64_t, bool>{14336, 64, true},
+                                              {8192, 448, true},
+                                              {28672, 128, true},
+                                              {8192, 128, false},
+                                              {4096, 224, false}}) {
+    const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(1, n, k_tiles, 132);
+    EXPECT(plan.x_source == XSource::kShared && (plan.partial_floats > 0) == by_kernel, "%ld x %ld tiles, M = 1",
+           long(n), long(k_tiles));
+  }
   // Eight batch rows a warp: four splits where about 32 warps a multiprocessor would ask for three.
   for (const int64_t m : {1, 8}) {
     EXPECT(sm90::plan_fragment_mm(m, 24576, 128, 132).splits == 4, "24576 x 8192, M = %ld", long(m));
@@ -191,6 +204,12 @@ int main() {
   for (const int64_t m : {7, 8, 13}) {  // the splits summed by the second kernel
     EXPECT(sm90::plan_fragment_mm(m, 96, 257, 132).partial_floats > 0, "96 x 16400, M = %ld", long(m));
   }
+  for (const int64_t m : {1, 2}) {  // x copied whole, the splits summed by the second kernel
+    const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, 11520, 20, 132);
+    EXPECT(plan.x_source == XSource::kShared && plan.splits > 1 && plan.partial_floats > 0, "11520 x 1280, M = %ld",
+           long(m));
+  }
+  EXPECT(sm90::rounds_x(sm90::plan_fragment_mm(1, 11520, 20, 132), 1), "W4A4 at M = 1, 11520 x 1280");
   EXPECT(sm90::plan_fragment_mm(16, 96, 65, 132).x_source == XSource::kGlobal, "96 x 4112, M = 16");
   EXPECT(sm90::plan_fragment_mm(5, 4000, 257, 132).x_source == XSource::kShared, "4000 x 16400, M = 5");
   // W4A4 rounds x inside the kernel at one row where x is copied whole (every benchmark shape),
