@@ -180,7 +180,9 @@ bool run(const Options& options, Result& result) {
               : plan.x_source == nvfp4::sm90::XSource::kShared ? ", x in shared memory"
               : plan.x_source == nvfp4::sm90::XSource::kRing   ? ", x through a TMA ring"
                                                                : "");
-  if (split_k && plan.splits > 1) std::printf(plan.partial_floats > 0 ? ", summed by a second kernel" : ", summed in a cluster");
+  if (split_k && plan.splits > 1) {
+    std::printf(plan.partial_floats > 0 ? ", summed by a second kernel" : ", summed in a cluster");
+  }
   if (plan.tail_strip_blocks > 0) {
     std::printf(", the last %ld of %ld strip blocks in %ld K splits", long(plan.tail_strip_blocks),
                 long(plan.strip_blocks), long(plan.tail_splits));

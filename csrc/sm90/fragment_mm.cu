@@ -1,10 +1,10 @@
-// nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public
-// op's CUDA entry in _C with checked arguments: plans the call, takes its workspace (a wgmma
-// call's x in step order, the split sums a second kernel adds up) from the caching allocator and launches the kernels
-// (fragment_gemm.cuh) on the current stream, ordering x on a second stream where the plan overlaps
-// that with the multiply; in W4A4 mode it rounds x with nvfp4_qdq first unless the kernel does. All
-// of the second stream's work is joined back before the last kernel, so the workspace and x are
-// free again for the current stream when the op returns.
+// nvfp4._C_sm90: the kernel op of sm90_scaled_fp4_mm (_fragment_mm_sm90), called by the public op's
+// CUDA entry in _C with checked arguments: plans the call, takes its workspace (a wgmma call's x in
+// step order, the split sums a second kernel adds up) from the caching allocator and launches the
+// kernels (fragment_gemm.cuh) on the current stream, ordering x on a second stream where the plan
+// overlaps that with the multiply; in W4A4 mode it rounds x with nvfp4_qdq first unless the kernel
+// does. All of the second stream's work is joined back before the last kernel, so the workspace and
+// x are free again for the current stream when the op returns.
 
 #include <ATen/ATen.h>
 #include <ATen/core/dispatch/Dispatcher.h>

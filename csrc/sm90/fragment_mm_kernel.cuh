@@ -272,14 +272,14 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
   }
 }
 
-// grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters
-// (1, splits, 1) with splits <= kMaxClusterSplits, or without a cluster and with p.partial for the
-// split sums. kNTiles is 1 or 2: larger batches take the
-// wgmma kernel. kTileGroup (2 or 4): tiles a warp loads ahead; more bytes in flight, but more
-// registers and so fewer warps a multiprocessor (plan_fragment_mm chooses). kX: where x's
-// operands come from, with dynamic shared memory of min(m, 8 * kNTiles) * k_tiles_per_split *
-// kXRowBytes bytes for kShared and x_ring_bytes(kNTiles) for kRing, whose copies read
-// `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles, make_x_tensor_map; unused otherwise).
+// grid (ceil(strips / kWarpsPerBlock), splits, ceil(m / (8 * kNTiles))), launched as clusters (1,
+// splits, 1) with splits <= kMaxClusterSplits, or without a cluster and with p.partial for the
+// split sums. kNTiles is 1 or 2: larger batches take the wgmma kernel. kTileGroup (2 or 4): tiles a
+// warp loads ahead; more bytes in flight, but more registers and so fewer warps a multiprocessor
+// (plan_fragment_mm chooses). kX: where x's operands come from, with dynamic shared memory of
+// min(m, 8 * kNTiles) * k_tiles_per_split * kXRowBytes bytes for kShared and x_ring_bytes(kNTiles)
+// for kRing, whose copies read `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles,
+// make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,

@@ -356,8 +356,9 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
   set_splits(plan, std::min(splits, max_split_k_splits(plan.n_tiles)), m, padded_n, k_tiles);
   if (plan.n_tiles == 2 && plan.x_source == XSource::kRing && plan.splits < splits) {
     // Through the ring the second kernel sums the splits (split_sums_by_kernel), so no cluster
-    // bounds their count: as many as fill one wave where each keeps the ring (kXRingMinTiles). H100, bench_fragment_mm, M = 16, 8192 x
-    // 28672, us: 6 splits 55.0, 7 (896 CTAs) 54.1-54.4, 8 (1024: two waves) 66.5-66.8.
+    // bounds their count: as many as fill one wave where each keeps the ring (kXRingMinTiles).
+    // H100, bench_fragment_mm, M = 16, 8192 x 28672, us: 6 splits 55.0, 7 (896 CTAs) 54.1-54.4, 8
+    // (1024: two waves) 66.5-66.8.
     FragmentMmPlan filled = plan;
     set_splits(filled, std::min(splits, k_tiles / kXRingMinTiles), m, padded_n, k_tiles);
     if (filled.x_source == XSource::kRing && filled.splits > plan.splits) plan = filled;

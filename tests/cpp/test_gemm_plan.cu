@@ -28,7 +28,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
   EXPECT(plan.splits <= 65535, CASE);  // grid y
   if (m <= kMaxMmaSyncBatch) {
     // The split-K kernel: 8 or 16 batch rows a warp, a warp per strip, the splits of a tile in one
-    // cluster (no workspace), or through the ring of x summed by the second kernel.
+    // cluster (no workspace), or summed by the second kernel (split_sums_by_kernel).
     EXPECT(plan.batch_rows == 0, CASE);
     EXPECT(plan.n_tiles == (m <= 8 ? 1 : 2), CASE);
     EXPECT(plan.m_blocks * 8 * plan.n_tiles >= m && (plan.m_blocks - 1) * 8 * plan.n_tiles < m, CASE);
