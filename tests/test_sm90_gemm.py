@@ -463,12 +463,15 @@ def test_opcheck():
 
 
 # (4100, 4000, 4112) takes the 256-row wgmma tile with x ordered on a second stream in two chunks
-# (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream. In W4A4
-# mode the split-K kernel rounds x itself at 1 row; at 16 and 4100 nvfp4_qdq runs first.
+# (tests/cpp/test_gemm_plan.cu checks that plan): its capture forks and joins that stream; (13, 96,
+# 16400) the split-K kernel through the ring, its splits summed by a second kernel. In W4A4 mode
+# the split-K kernel rounds x itself at 1 row; at 13, 16 and 4100 nvfp4_qdq runs first.
 @requires_sm90
 @pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
 @pytest.mark.parametrize(
-    ("m", "n", "k"), [(1, 128, 512), (16, 128, 512), (4100, 4000, 4112)], ids=["split_k1", "split_k16", "overlapped"]
+    ("m", "n", "k"),
+    [(1, 128, 512), (16, 128, 512), (13, 96, 16400), (4100, 4000, 4112)],
+    ids=["split_k1", "split_k16", "split_k_summed_after", "overlapped"],
 )
 def test_cuda_graph_capture_and_compile(m: int, n: int, k: int, mode: str):
     packed, scale, gs_w = checkpoint_weight(n, k, seed=6, device="cuda")
