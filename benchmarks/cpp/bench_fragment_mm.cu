@@ -100,7 +100,7 @@ struct Options {
         "  --x_order_only     time only the pass that writes x in step order (after the whole call is\n"
         "                     verified; for a plan whose wgmma tile reads x by TMA)\n"
         "  --no_tail          run a wgmma plan's partly filled last wave as it is, not as a split tail\n"
-        "  --split_sums=<S>   sum the split-K kernel's splits in a cluster (cluster, at most 8 splits) or\n"
+        "  --split_sums=<S>   sum the split-K kernel's splits in a cluster (cluster: at most 8 splits) or\n"
         "                     by a second kernel (kernel); default: the plan's\n\n"
         "Example: bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200\n",
         long(m), long(n), long(k), iterations);
@@ -147,11 +147,7 @@ bool run(const Options& options, Result& result) {
       : options.split_k_rows > 0
           ? nvfp4::sm90::split_k_plan(m, padded_n, k_tiles, multiprocessors, options.split_k_rows / 8)
           : nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
-  if (options.splits > 0) {
-    const bool clustered = plan.batch_rows == 0 && options.split_sums != "kernel";  // the splits form one cluster
-    const int64_t limit = clustered ? nvfp4::sm90::kMaxClusterSplits : k_tiles;
-    nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, limit), m, padded_n, k_tiles);
-  }
+  if (options.splits > 0) nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, k_tiles), m, padded_n, k_tiles);
   if (options.no_tail && plan.tail_strip_blocks > 0) nvfp4::sm90::set_splits(plan, 1, m, padded_n, k_tiles);
   if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
   if (options.x_ring) {

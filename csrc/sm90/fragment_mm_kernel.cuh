@@ -56,6 +56,13 @@ struct FragmentMmParams {
   const float* x_global_scale;
 };
 
+// Where split `split`'s fp32 sum of output (row, column) lies in the partial buffer [splits, m,
+// padded_n] that fragment_mm_epilogue_kernel adds up (both GEMM kernels write it).
+__host__ __device__ constexpr int64_t partial_sum_offset(int64_t split, int64_t m, int64_t row, int64_t padded_n,
+                                                         int64_t column) {
+  return (split * m + row) * padded_n + column;
+}
+
 // The decode produces e2m1 * sf * 2^-7 (see decode_step): the epilogues multiply the fp32 sums
 // by this, which is exact.
 constexpr float kDecodeUnscale = 128.0f;
@@ -493,7 +500,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       for (int c = 0; c < 4; ++c) {
         const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
         const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
-        if (row < p.m) p.partial[(split * p.m + row) * p.padded_n + column] = acc[j][c];
+        if (row < p.m) p.partial[partial_sum_offset(split, p.m, row, p.padded_n, column)] = acc[j][c];
       }
     }
     return;
@@ -551,7 +558,7 @@ __global__ void fragment_mm_epilogue_kernel(const float* __restrict__ partial, i
     const int64_t row = index / pieces_per_row, column = index % pieces_per_row * kReducedColumns;
     float sums[kReducedColumns] = {};
     for (int64_t s = 0; s < splits; ++s) {  // in split order: deterministic
-      const float4* source = reinterpret_cast<const float4*>(partial + (s * m + row) * padded_n + column);
+      const float4* source = reinterpret_cast<const float4*>(partial + partial_sum_offset(s, m, row, padded_n, column));
       const float4 low = source[0], high = source[1];
       sums[0] += low.x, sums[1] += low.y, sums[2] += low.z, sums[3] += low.w;
       sums[4] += high.x, sums[5] += high.y, sums[6] += high.z, sums[7] += high.w;

@@ -224,7 +224,9 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
       for (int c = 0; c < 4; ++c) {
         const int64_t row = m_base + 8 * j + 2 * thread_in_group + c % 2;
         const int64_t column = strip * kFragmentRows + group + 8 * (c / 2);
-        if (row < p.m && column < p.padded_n) p.partial[(split * p.m + row) * p.padded_n + column] = acc[4 * j + c];
+        if (row < p.m && column < p.padded_n) {
+          p.partial[partial_sum_offset(split, p.m, row, p.padded_n, column)] = acc[4 * j + c];
+        }
       }
     }
     return;
