@@ -147,7 +147,9 @@ bool run(const Options& options, Result& result) {
       : options.split_k_rows > 0
           ? nvfp4::sm90::split_k_plan(m, padded_n, k_tiles, multiprocessors, options.split_k_rows / 8)
           : nvfp4::sm90::plan_fragment_mm(m, padded_n, k_tiles, multiprocessors);
-  if (options.splits > 0) nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, k_tiles), m, padded_n, k_tiles);
+  if (options.splits > 0) {
+    nvfp4::sm90::set_splits(plan, std::min<int64_t>(options.splits, k_tiles), m, padded_n, k_tiles);
+  }
   if (options.no_tail && plan.tail_strip_blocks > 0) nvfp4::sm90::set_splits(plan, 1, m, padded_n, k_tiles);
   if (options.x_global) plan.x_source = nvfp4::sm90::XSource::kGlobal, plan.x_shared_bytes = 0;
   if (options.x_ring) {
