@@ -290,12 +290,22 @@ def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):
         (1, 96, 4112, False),
         (1, 4000, 4112, True),
         (1, 11520, 1280, False),
+        (1, 4000, 16400, False),
         (3, 4000, 4112, True),
         (8, 96, 16400, False),
         (16, 96, 4112, False),
         (100, 200, 4112, False),
     ],
-    ids=["rounded-1", "rounded-1-inf", "rounded-1-summed-after", "shared-3-inf", "ring-8", "global-16", "wgmma-100"],
+    ids=[
+        "rounded-1",
+        "rounded-1-inf",
+        "rounded-1-summed-after",
+        "rounded-1-long-splits",
+        "shared-3-inf",
+        "ring-8",
+        "global-16",
+        "wgmma-100",
+    ],
 )
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
 def test_w4a4_equals_the_gemm_of_qdq(m: int, n: int, k: int, with_inf: bool, dtype: torch.dtype):
@@ -381,6 +391,33 @@ def test_every_scale_byte_and_code_decodes_exactly(dtype: torch.dtype, m: int):
     values = torch.cat((magnitudes, -magnitudes)).repeat(m // 16)
     expected = values[:, None] * scale.float().reshape(1, n)
     assert torch.equal(out.cpu().float(), expected)
+
+
+def at_byte_offset(t: torch.Tensor, offset: int) -> torch.Tensor:
+    """A copy of `t` whose data starts `offset` bytes past the start of its allocation."""
+    raw = torch.empty(t.numel() * t.element_size() + offset, dtype=torch.uint8, device=t.device)
+    copy = raw[offset:]
+    copy.copy_(t.view(torch.uint8).reshape(-1))
+    return copy.view(t.dtype).view(t.shape)
+
+
+# The prepared weight's codes 16-byte aligned and its scales 8-byte aligned, no more (views into
+# larger buffers), where the split-K kernel prefetches its first tiles to L2 (x copied whole,
+# splits of 52 tiles): the same result, bit for bit, as from the tensors prepare allocated.
+@requires_sm90
+@pytest.mark.parametrize("mode", ["w4a16", "w4a4"])
+def test_weight_views_aligned_no_more_than_required(mode: str):
+    m, n, k = 1, 4000, 16400
+    packed, scale, gs_w = checkpoint_weight(n, k, seed=11, device="cuda")
+    weight, weight_scale = nvfp4.prepare_weights_for_nvfp4_sm90(packed, scale)
+    x = torch.randn(m, k, device="cuda", dtype=torch.bfloat16)
+    gs_x = nvfp4.global_scale_from_amax(x) if mode == "w4a4" else None
+    alpha = (1.0 / gs_w).float().reshape(()) if gs_x is None else (1.0 / (gs_x * gs_w)).float().reshape(())
+    expected = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, n, gs_x)
+    shifted = nvfp4.sm90_scaled_fp4_mm(
+        x, at_byte_offset(weight, 16), at_byte_offset(weight_scale, 8), alpha, None, n, gs_x
+    )
+    assert torch.equal(shifted, expected)
 
 
 @requires_sm90

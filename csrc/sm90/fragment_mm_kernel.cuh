@@ -141,17 +141,18 @@ __device__ __forceinline__ int x_shared_chunk(int row, int chunk) { return chunk
 // does (the same function), so that the GEMM multiplies nvfp4_qdq(x, gs) with no kernel before
 // it. Block t of a row's tile is that tile row's chunks 2t and 2t + 1; blocks past K stay zero.
 // The table of E2M1 multipliers follows x in the dynamic shared memory (kXRoundingTableBytes
-// more than x's bytes: the launch asks for them only in W4A4 mode).
+// more than x's bytes: the launch asks for them only in W4A4 mode); the kernel reads gs and fills
+// the table while x's copy is in flight (cuda::fill_inverse_table), then rounds.
 constexpr int kXRoundingTableBytes = cuda::kScaleTableSize * int{sizeof(float)};
-template <typename T>
-__device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t first_column, int64_t k,
-                               const float* global_scale) {
+using XRoundingTable = float[cuda::kScaleTableSize];
+__device__ __forceinline__ XRoundingTable& x_rounding_table(uint4* x_shared, int tiles, int rows) {
   static_assert(kWarpsPerBlock * 32 >= cuda::kScaleTableSize, "the CTA fills the table");
-  float(&inverse_table)[cuda::kScaleTableSize] =
-      *reinterpret_cast<float(*)[cuda::kScaleTableSize]>(x_shared + tiles * rows * kXRowChunks);
-  const float gs = *global_scale;
+  return *reinterpret_cast<XRoundingTable*>(x_shared + tiles * rows * kXRowChunks);
+}
+template <typename T>
+__device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t first_column, int64_t k, float gs,
+                               const XRoundingTable& inverse_table) {
   const bool gs_valid = is_valid_global_scale(gs);
-  cuda::fill_inverse_table(inverse_table, gs);  // and syncs the CTA
   constexpr int kBlocksPerTile = kFragmentK / kBlockSize;
   for (int b = threadIdx.x; b < tiles * rows * kBlocksPerTile; b += kWarpsPerBlock * 32) {
     const int t = b % kBlocksPerTile, row = b / kBlocksPerTile % rows, tile = b / kBlocksPerTile / rows;
@@ -206,6 +207,42 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
   uint16_t v;
   asm("ld.global.nc.L1::no_allocate.u16 %0, [%1];" : "=h"(v) : "l"(p));
   return v;
+}
+
+// Where the split-K kernel copies x whole (XSource::kShared), its weight stream stalls from the
+// first tiles' loads until the copy (and W4A4's rounding of it) is done. Each warp therefore asks
+// L2 for the kL2PrefetchTiles tiles of its strip after those it loads itself: a bulk prefetch,
+// no registers and no completion to wait on. The weight is no earlier kernel's output
+// (dependent_launch.cuh), so this may run before the wait for the kernel before; and a call
+// reads each tile once, so the lines are used soon after they arrive (4 tiles: 2.3 KB a warp,
+// 1.5-4 MB for the large decode grids). Only for splits of at least kL2PrefetchMinTiles tiles:
+// in short ones the prefetched lines arrive along with the loads they were to run ahead of.
+// H100, bench_fragment_mm, us, without -> with (splits of 26-90 tiles): M = 1 28672 x 8192 47.5
+// -> 46.6, 8192 x 28672 48.1 -> 47.3, 8192 x 8192 16.5 -> 16.3; M = 4 28672 x 8192 48.2 -> 46.7,
+// 8192 x 8192 17.3 -> 16.9; in splits of 13 tiles slower: M = 1 14336 x 4096 14.7 -> 15.1, M = 8
+// 6144 x 4096 9.5 -> 9.7. 8 and 16 tiles ahead were no faster at 26-90 tiles and up to 3.6 us
+// slower elsewhere; where x comes through the ring (16 rows a warp), 4 tiles cost 1 us (M = 16
+// 8192 x 8192 19.2 -> 20.2): there the ring's first copies queue behind the prefetch.
+constexpr int kL2PrefetchTiles = 4;
+constexpr int kL2PrefetchMinTiles = 16;
+// Bytes [begin, end) of global memory into L2, as far as they span whole 16-byte pieces (the bulk
+// prefetch takes 16-byte aligned ranges: the weight's codes are, its scales need be only 8-byte
+// aligned).
+__device__ __forceinline__ void prefetch_to_l2(const void* begin, const void* end) {
+  const uint64_t first = (reinterpret_cast<uint64_t>(begin) + 15) & ~uint64_t{15};
+  const uint64_t last = reinterpret_cast<uint64_t>(end) & ~uint64_t{15};
+  if (last <= first) return;
+  asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(first), "r"(static_cast<uint32_t>(last - first))
+               : "memory");
+}
+// Tiles first .. first + count - 1 of the split whose first tile is `first_tile` (strip * k_tiles +
+// tile_begin) into L2, by one lane. The codes of a strip's tiles are contiguous (512 bytes a
+// tile), as are their scales (64 bytes): two prefetches.
+__device__ __forceinline__ void prefetch_tiles_to_l2(const FragmentMmParams& p, int64_t first_tile, int first,
+                                                     int count) {
+  const int64_t begin = (first_tile + first) * 32, end = begin + count * 32;
+  prefetch_to_l2(p.codes + begin, p.codes + end);
+  prefetch_to_l2(p.scales + begin, p.scales + end);
 }
 
 template <typename T>
@@ -439,6 +476,10 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       next_scales[i] = load_streamed(scales_ahead + 32 * i);
     }
   }
+  if constexpr (kX == XSource::kShared) {
+    static_assert(kL2PrefetchMinTiles >= kTileGroup + kL2PrefetchTiles, "the prefetched tiles lie inside the split");
+    if (lane == 0 && tiles >= kL2PrefetchMinTiles) prefetch_tiles_to_l2(p, first_tile, kTileGroup, kL2PrefetchTiles);
+  }
   cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
   if constexpr (kX == XSource::kRing) {
     if (threadIdx.x == 0) {
@@ -462,11 +503,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                    "r"(in_k ? 16 : 0)
                    : "memory");
     }
+    const bool round_x = p.x_global_scale != nullptr;  // W4A4: the table while the copies are in flight
+    XRoundingTable& rounding_table = x_rounding_table(x_shared, split_tiles, x_rows);
+    const float gs = round_x ? *p.x_global_scale : 0.0f;
+    if (round_x) cuda::fill_inverse_table(rounding_table, gs);  // and syncs the CTA
     asm volatile("cp.async.wait_all;\n" ::: "memory");
     __syncthreads();
-    if (p.x_global_scale != nullptr) {
-      round_x_shared<T>(x_shared, split_tiles, x_rows, tile_begin * kFragmentK, p.k, p.x_global_scale);
-    }
+    if (round_x) round_x_shared<T>(x_shared, split_tiles, x_rows, tile_begin * kFragmentK, p.k, gs, rounding_table);
   }
   for (int i = 0; i < tiles; i += kTileGroup) {
     uint4 group_codes[kTileGroup];
