@@ -221,8 +221,9 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
 // -> 46.6, 8192 x 28672 48.1 -> 47.3, 8192 x 8192 16.5 -> 16.3; M = 4 28672 x 8192 48.2 -> 46.7,
 // 8192 x 8192 17.3 -> 16.9; in splits of 13 tiles slower: M = 1 14336 x 4096 14.7 -> 15.1, M = 8
 // 6144 x 4096 9.5 -> 9.7. 8 and 16 tiles ahead were no faster at 26-90 tiles and up to 3.6 us
-// slower elsewhere; where x comes through the ring (16 rows a warp), 4 tiles cost 1 us (M = 16
-// 8192 x 8192 19.2 -> 20.2): there the ring's first copies queue behind the prefetch.
+// slower elsewhere. Where x comes through the ring (16 rows a warp) the same prefetch cost about
+// 1 us (M = 16 8192 x 8192 19.2 -> 20.2; the ring's first copies of x presumably queue behind it),
+// and in the wgmma kernel 1-2% at M = 64 (benchmarks/NOTES.md, the row before row 32).
 constexpr int kL2PrefetchTiles = 4;
 constexpr int kL2PrefetchMinTiles = 16;
 // Bytes [begin, end) of global memory into L2, as far as they span whole 16-byte pieces (the bulk
