@@ -215,8 +215,8 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
 // no registers and no completion to wait on. The weight is no earlier kernel's output
 // (dependent_launch.cuh), so this may run before the wait for the kernel before; and a call
 // reads each tile once, so the lines are used soon after they arrive (4 tiles: 2.3 KB a warp,
-// 1.5-4 MB for the large decode grids). Only for splits of at least kL2PrefetchMinTiles tiles:
-// in short ones the prefetched lines arrive along with the loads they were to run ahead of.
+// 6-7 MB for a wave of CTAs on the large decode shapes, against L2's 50 MB). Only for splits of
+// at least kL2PrefetchMinTiles tiles: in shorter ones it measured slower.
 // H100, bench_fragment_mm, us, without -> with (splits of 26-90 tiles): M = 1 28672 x 8192 47.5
 // -> 46.6, 8192 x 28672 48.1 -> 47.3, 8192 x 8192 16.5 -> 16.3; M = 4 28672 x 8192 48.2 -> 46.7,
 // 8192 x 8192 17.3 -> 16.9; in splits of 13 tiles slower: M = 1 14336 x 4096 14.7 -> 15.1, M = 8
