@@ -281,8 +281,8 @@ def test_wgmma_split_tail(m: int, n: int, k: int, dtype: torch.dtype):
 # W4A4: the op's own rounding of x (inside the split-K kernel, which copies x whole, at one row;
 # else by nvfp4_qdq first) gives bit for bit the GEMM of nvfp4_qdq(x), for every kind of plan:
 # x copied whole (K = 4112: blocks past K; 11520 x 1280: the splits summed by a second kernel),
-# the ring of tiles, x from global memory, and the wgmma kernel. With an Inf in x its block, and
-# so its row's outputs, are NaN.
+# the ring of tiles, x from global memory (its weight asked of L2 while the rounding pass runs),
+# and the wgmma kernel. With an Inf in x its block, and so its row's outputs, are NaN.
 @requires_sm90
 @pytest.mark.parametrize(
     ("m", "n", "k", "with_inf"),

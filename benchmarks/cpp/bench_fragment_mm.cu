@@ -205,7 +205,8 @@ bool run(const Options& options, Result& result) {
   for (cudaEvent_t& event : overlap.ordered) CHECK_CUDA(cudaEventCreateWithFlags(&event, cudaEventDisableTiming));
   std::printf("  Chunks: %ld\n", long(plan.chunks));
   auto launch_with = [&](const uint8_t* codes, const uint8_t* scales, cudaStream_t stream) {
-    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, /*x_global_scale=*/nullptr, codes,
+    return nvfp4::sm90::launch_fragment_mm<__nv_bfloat16>(plan, device_x, m, k, /*x_global_scale=*/nullptr,
+                                                          /*x_after_rounding_pass=*/false, codes,
                                                           scales, padded_n, k_tiles, workspace, device_alpha, false,
                                                           nullptr, device_out, n, multiprocessors, &overlap, stream);
   };

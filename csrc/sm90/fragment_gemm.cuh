@@ -161,13 +161,15 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
   return status;
 }
 
-// One call on `stream`: x [m, k] (T, 16-byte aligned), the prepared weight of padded_n rows,
+// One call on `stream`: x [m, k] (T, 16-byte aligned; `x_after_rounding_pass` where the kernel
+// before this call writes it, W4A4's nvfp4_qdq), the prepared weight of padded_n rows,
 // `workspace` of workspace_bytes(plan) bytes (256-byte aligned), alpha (one value or [n]), bias
 // ([n] or null), out [m, n]; `overlap` for a plan with chunks > 1, else unused. Returns the launch
 // status.
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k,
-                               const float* x_global_scale, const void* weight, const void* weight_scale,
+                               const float* x_global_scale, bool x_after_rounding_pass, const void* weight,
+                               const void* weight_scale,
                                int64_t padded_n, int64_t k_tiles, void* workspace, const float* alpha,
                                bool alpha_per_column, const T* bias, T* out, int64_t n, int multiprocessors,
                                const OverlapStreams* overlap, cudaStream_t stream) {
@@ -177,7 +179,8 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   float* partial = reinterpret_cast<float*>(static_cast<uint8_t*>(workspace) + partial_sums_offset(plan));
   const FragmentMmParams params{x, m, k, static_cast<const uint4*>(weight), static_cast<const uint16_t*>(weight_scale),
                                 padded_n / kFragmentRows, k_tiles, plan.tiles_per_split,
-                                sums_left_to_add ? partial : nullptr, padded_n, x_global_scale};
+                                sums_left_to_add ? partial : nullptr, padded_n, x_global_scale,
+                                x_after_rounding_pass};
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;

@@ -73,13 +73,14 @@ void run(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& weight
   const int sms = multiprocessors(x.get_device());
   const FragmentMmPlan plan = plan_fragment_mm(m, padded_n, k_tiles, sms);
   const bool round_in_kernel = x_global_scale.has_value() && rounds_x(plan, m);
-  const at::Tensor activations =
-      x_global_scale.has_value() && !round_in_kernel ? rounded_activations(x, *x_global_scale) : x;
+  const bool round_before = x_global_scale.has_value() && !round_in_kernel;
+  const at::Tensor activations = round_before ? rounded_activations(x, *x_global_scale) : x;
   at::Tensor workspace = at::empty({workspace_bytes(plan)}, x.options().dtype(at::kByte));
   const Overlap overlap(plan.chunks, x.get_device());
   const T* bias_data = bias.has_value() ? reinterpret_cast<const T*>(bias->const_data_ptr()) : nullptr;
   C10_CUDA_CHECK(launch_fragment_mm<T>(plan, reinterpret_cast<const T*>(activations.const_data_ptr()), m, k,
                                        round_in_kernel ? x_global_scale->const_data_ptr<float>() : nullptr,
+                                       round_before,
                                        weight.const_data_ptr(), weight_scale.const_data_ptr(), padded_n, k_tiles,
                                        workspace.mutable_data_ptr(), alpha.const_data_ptr<float>(),
                                        alpha.numel() > 1, bias_data, reinterpret_cast<T*>(out.mutable_data_ptr()), n,

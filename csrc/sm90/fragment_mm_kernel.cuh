@@ -54,6 +54,10 @@ struct FragmentMmParams {
   // W4A4: x's encode scale (fp32, on the device), x rounded to NVFP4 in shared memory by the
   // split-K kernel copying x whole (XSource::kShared); null otherwise.
   const float* x_global_scale;
+  // W4A4 where nvfp4_qdq rounds x in the kernel before this one: the split-K kernel reading x from
+  // global memory asks L2 for more of its weight while it waits for that pass
+  // (kL2PrefetchTilesAfterPass).
+  bool after_rounding_pass;
 };
 
 // Where split `split`'s fp32 sum of output (row, column) lies in the partial buffer [splits, m,
@@ -210,8 +214,11 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
 }
 
 // Where the split-K kernel copies x whole (XSource::kShared), its weight stream stalls from the
-// first tiles' loads until the copy (and W4A4's rounding of it) is done. Each warp therefore asks
-// L2 for the kL2PrefetchTiles tiles of its strip after those it loads itself: a bulk prefetch,
+// first tiles' loads until the copy (and W4A4's rounding of it) is done; where W4A4's rounding pass
+// runs before it (FragmentMmParams::after_rounding_pass) and x comes from global memory, it stalls
+// from those loads until the pass is done (2-3 us at decode sizes). Each warp therefore asks
+// L2 for the next tiles of its strip after those it loads itself (kL2PrefetchTiles, or
+// kL2PrefetchTilesAfterPass): a bulk prefetch,
 // no registers and no completion to wait on. The weight is no earlier kernel's output
 // (dependent_launch.cuh), so this may run before the wait for the kernel before; and a call
 // reads each tile once, so the lines are used soon after they arrive (4 tiles: 2.3 KB a warp,
@@ -226,6 +233,10 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
 // and in the wgmma kernel 1-2% at M = 64 (benchmarks/NOTES.md, the row before row 32).
 constexpr int kL2PrefetchTiles = 4;
 constexpr int kL2PrefetchMinTiles = 16;
+// After W4A4's rounding pass, two tiles (or what the split has past its register loads): H100,
+// bench_gemm, W4A4 over cuBLAS at M = 16 on 6144 x 4096 (11-tile splits), none / 2 / 3 / 4 / 8 /
+// 16 tiles: 1.64 / 1.72 / 1.70 / 1.68 / 1.56 / 1.54 (W4A16: 1.99).
+constexpr int kL2PrefetchTilesAfterPass = 2;
 // Bytes [begin, end) of global memory into L2, as far as they span whole 16-byte pieces (the bulk
 // prefetch takes 16-byte aligned ranges: the weight's codes are, its scales need be only 8-byte
 // aligned).
@@ -480,6 +491,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   if constexpr (kX == XSource::kShared) {
     static_assert(kL2PrefetchMinTiles >= kTileGroup + kL2PrefetchTiles, "the prefetched tiles lie inside the split");
     if (lane == 0 && tiles >= kL2PrefetchMinTiles) prefetch_tiles_to_l2(p, first_tile, kTileGroup, kL2PrefetchTiles);
+  } else if constexpr (kX == XSource::kGlobal) {
+    const int count = min(kL2PrefetchTilesAfterPass, tiles - kTileGroup);
+    if (lane == 0 && p.after_rounding_pass && count > 0) prefetch_tiles_to_l2(p, first_tile, kTileGroup, count);
   }
   cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
   if constexpr (kX == XSource::kRing) {
