@@ -169,10 +169,9 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
 template <typename T>
 cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m, int64_t k,
                                const float* x_global_scale, bool x_after_rounding_pass, const void* weight,
-                               const void* weight_scale,
-                               int64_t padded_n, int64_t k_tiles, void* workspace, const float* alpha,
-                               bool alpha_per_column, const T* bias, T* out, int64_t n, int multiprocessors,
-                               const OverlapStreams* overlap, cudaStream_t stream) {
+                               const void* weight_scale, int64_t padded_n, int64_t k_tiles, void* workspace,
+                               const float* alpha, bool alpha_per_column, const T* bias, T* out, int64_t n,
+                               int multiprocessors, const OverlapStreams* overlap, cudaStream_t stream) {
   if (x_global_scale != nullptr && !rounds_x(plan, m)) return cudaErrorInvalidValue;
   const FragmentMmEpilogue<T> epilogue{alpha, alpha_per_column, bias, out, n, n};
   const bool sums_left_to_add = plan.partial_floats > 0;  // for fragment_mm_epilogue_kernel, after the multiply

@@ -216,14 +216,14 @@ __device__ __forceinline__ uint16_t load_streamed(const uint16_t* p) {
 // Where the split-K kernel copies x whole (XSource::kShared), its weight stream stalls from the
 // first tiles' loads until the copy (and W4A4's rounding of it) is done; where W4A4's rounding pass
 // runs before it (FragmentMmParams::after_rounding_pass) and x comes from global memory, it stalls
-// from those loads until the pass is done (2-3 us at decode sizes). Each warp therefore asks
-// L2 for the next tiles of its strip after those it loads itself (kL2PrefetchTiles, or
-// kL2PrefetchTilesAfterPass): a bulk prefetch,
-// no registers and no completion to wait on. The weight is no earlier kernel's output
-// (dependent_launch.cuh), so this may run before the wait for the kernel before; and a call
-// reads each tile once, so the lines are used soon after they arrive (4 tiles: 2.3 KB a warp,
-// 6-7 MB for a wave of CTAs on the large decode shapes, against L2's 50 MB). Only for splits of
-// at least kL2PrefetchMinTiles tiles: in shorter ones it measured slower.
+// from those loads until the pass is done (2-3 us at decode sizes). Each warp therefore asks L2
+// for the next tiles of its strip after those it loads itself (kL2PrefetchTiles, or
+// kL2PrefetchTilesAfterPass): a bulk prefetch, no registers and no completion to wait on. The
+// weight is no earlier kernel's output (dependent_launch.cuh), so this may run before the wait for
+// the kernel before; and a call reads each tile once, so the lines are used soon after they arrive
+// (4 tiles: 2.3 KB a warp, 6-7 MB for a wave of CTAs on the large decode shapes, against L2's 50
+// MB). Where x is copied whole, only for splits of at least kL2PrefetchMinTiles tiles: in shorter
+// ones it measured slower.
 // H100, bench_fragment_mm, us, without -> with (splits of 26-90 tiles): M = 1 28672 x 8192 47.5
 // -> 46.6, 8192 x 28672 48.1 -> 47.3, 8192 x 8192 16.5 -> 16.3; M = 4 28672 x 8192 48.2 -> 46.7,
 // 8192 x 8192 17.3 -> 16.9; in splits of 13 tiles slower: M = 1 14336 x 4096 14.7 -> 15.1, M = 8
