@@ -1,15 +1,15 @@
 // The Hopper NVFP4 GEMM for larger batches: wgmma with the weight as operand A from registers
-// (torch-free). Computes out^T = W x^T for a tile of 128 weight rows by kBatchRows (64, 128 or
-// 256) batch rows per CTA, over all of K or one split of it, with two consumer warpgroups and a
-// producer:
+// (torch-free). Computes out^T = W x^T for a tile of kWgmmaWeightRows weight rows by kBatchRows
+// (64, 128 or 256) batch rows per CTA, over all of K or one split of it, with two consumer
+// warpgroups (four for 64 batch rows) and a producer:
 //
 // - the consumers, 64 weight rows each (four 16-row strips, one a warp), copy their strips' tiles
 //   a few tiles ahead into shared memory (weight_ring.cuh) and decode the fragment words
 //   (fragment_layout.h) into the A registers of wgmma m64n<kBatchRows>k16, one k16 step while the
 //   previous step multiplies (two register sets, wgmma.wait_group 1);
 // - the producer copies each 64-wide K tile of x into a ring of shared-memory stages, by TMA for
-//   128- and 256-row batch tiles and by loads and stores for 64-row ones (x_stages.cuh: the ring,
-//   its hand-over barriers and both producers).
+//   128- and 256-row batch tiles and through a staging ring for 64-row ones (x_stages.cuh: the
+//   ring, its hand-over barriers and both producers).
 //
 // Epilogue: alpha, bias, one rounding, through an output tile in shared memory to out [M, N]
 // (store_through_shared); or, when K is split, the raw fp32 sums to the partial buffer for
@@ -46,8 +46,15 @@ using ConsumerWeightRing = WeightRing<4>;
 template <int kBatchRows>
 constexpr int kWeightRingsOffset = (kXRingBytes<kBatchRows> + 127) / 128 * 128;
 template <int kBatchRows>
+constexpr int kWeightRingsEnd =
+    kWeightRingsOffset<kBatchRows> + kConsumerThreads<kBatchRows> / 32 * ConsumerWeightRing::kWarpBytes;
+// The 64-row tile's staging ring (x_stages.cuh) follows, aligned for TMA's swizzle.
+template <int kBatchRows>
+constexpr int kXStagingOffset =
+    (kWeightRingsEnd<kBatchRows> + kTmaSlotAlignment - 1) / kTmaSlotAlignment * kTmaSlotAlignment;
+template <int kBatchRows>
 constexpr int kWgmmaSharedBytes =
-    kWeightRingsOffset<kBatchRows> + kConsumerThreads / 32 * ConsumerWeightRing::kWarpBytes;
+    kXByTma<kBatchRows> ? kWeightRingsEnd<kBatchRows> : kXStagingOffset<kBatchRows> + kXStagingBytes<kBatchRows>;
 static_assert(ConsumerWeightRing::kWarpBytes % 128 == 0 && kWeightSlotBytes % 128 == 0,
               "every warp's ring and slot starts on a 128-byte line");
 
@@ -93,18 +100,23 @@ __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const u
 //
 // Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the four rows that
 // a warp writes at once (2t + c % 2) in different banks.
-constexpr int kOutputTileRowBytes = kWgmmaWeightRows * 2 + 16;
-constexpr int kOutputBarrier = 1 + 2 * kXStages;  // after the stages' full and empty barriers
+template <int kBatchRows>
+constexpr int kOutputTileRowBytes = kWgmmaWeightRows<kBatchRows> * 2 + 16;
+// The tile lies over the x stages and, past them, over the stages' full mbarriers (used only with
+// TMA, by then all complete) and the start of the weight rings (all read).
+template <int kBatchRows>
+constexpr bool kOutputTileFits = kBatchRows * kOutputTileRowBytes<kBatchRows> <= kWgmmaSharedBytes<kBatchRows>;
 
 template <typename T, int kBatchRows>
 __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRows / 2],
                                                      const FragmentMmEpilogue<T>& epilogue, int64_t rows_left,
                                                      int64_t column_base, int64_t m_base, uint32_t tile_address,
                                                      uint8_t* tile) {
-  static_assert(kBatchRows * kOutputTileRowBytes <= kXStages * kXStageBytes<kBatchRows>, "the tile fits the stages");
+  static_assert(kOutputTileFits<kBatchRows>, "the tile fits the kernel's shared memory");
+  constexpr int kRowBytes = kOutputTileRowBytes<kBatchRows>;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
   // Every consumer's wgmmas have read their last stage before any thread overwrites one.
-  barrier_sync<kConsumerThreads>(kOutputBarrier);
+  barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
 #pragma unroll
   for (int h = 0; h < 2; ++h) {  // weight rows g and g + 8 of the warp's strip: two output columns
     const int tile_column = warp * kFragmentRows + group + 8 * h;
@@ -117,31 +129,31 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
       for (int r = 0; r < 2; ++r) {
         const int tile_row = 8 * j + 2 * thread_in_group + r;
         const T value = epilogue.finish(acc[4 * j + 2 * h + r], terms);
-        asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(tile_address + tile_row * kOutputTileRowBytes +
+        asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(tile_address + tile_row * kRowBytes +
                                                          2 * tile_column),
                      "h"(*reinterpret_cast<const uint16_t*>(&value))
                      : "memory");
       }
     }
   }
-  barrier_sync<kConsumerThreads>(kOutputBarrier);
+  barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
 
   // Copy-out: thread i takes 16-byte piece i % 16 (8 columns) of rows i / 16 + 16k.
-  constexpr int kPieces = kWgmmaWeightRows * 2 / 16;
+  constexpr int kPieces = kWgmmaWeightRows<kBatchRows> * 2 / 16;
   const int piece = threadIdx.x % kPieces;
   const int64_t column = column_base + 8 * piece;
   const bool whole = epilogue.stores_eights() && column + 8 <= epilogue.n;
   const int rows = static_cast<int>(rows_left < kBatchRows ? rows_left : kBatchRows);
-  for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads / kPieces) {
-    const uint4 values = *reinterpret_cast<const uint4*>(tile + tile_row * kOutputTileRowBytes + 16 * piece);
+  for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads<kBatchRows> / kPieces) {
+    const uint4 values = *reinterpret_cast<const uint4*>(tile + tile_row * kRowBytes + 16 * piece);
     epilogue.store_eight(m_base + tile_row, column, values, whole);
   }
 }
 
-// grid (ceil(padded_n / 128), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows> threads;
-// kWgmmaSharedBytes<kBatchRows> bytes of dynamic shared memory. With kXByTma, `x_map` is x in step
-// order as a TMA tensor map with a 64 x kBatchRows box and the 128-byte swizzle
-// (make_x_tensor_map); else the producer reads p.x and x_map is not used.
+// grid (ceil(padded_n / kWgmmaWeightRows), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows>
+// threads; kWgmmaSharedBytes<kBatchRows> bytes of dynamic shared memory. `x_map` is a TMA tensor
+// map with a 64 x kBatchRows box and the 128-byte swizzle (make_x_tensor_map): of x in step order
+// with kXByTma, else of x as it is (the staging producer orders it).
 template <typename T, int kBatchRows>
 __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     fragment_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
@@ -153,23 +165,29 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   const int64_t split = blockIdx.y, tile_begin = split * p.k_tiles_per_split;
   // A split's tile count fits an int (K < 2^37): 32-bit loop arithmetic in the hot loops.
   const int tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
-  if (threadIdx.x == 0) {
-    for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
+  const uint32_t staging_address = stages_address + kXStagingOffset<kBatchRows>;
+  if (threadIdx.x == 0) {  // the mbarriers that TMA copies complete: the stages', or the staging slots'
+    if constexpr (kXByTma<kBatchRows>) {
+      for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
+    } else {
+      const uint32_t staging_full = staging_address + kXStagingSlots * kXStageBytes<kBatchRows>;
+      for (int slot = 0; slot < kXStagingSlots; ++slot) mbarrier_init(staging_full + 8 * slot, 1);
+    }
     fence_mbarrier_init();
   }
   __syncthreads();
-  if (threadIdx.x >= kConsumerThreads) {
+  if (threadIdx.x >= kConsumerThreads<kBatchRows>) {
     cuda::wait_for_prior_grids();  // x (or x in step order) may come from the kernel before this one
     if constexpr (kXByTma<kBatchRows>) {
       produce_x_by_tma<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, full_barriers);
     } else {
-      produce_x_by_loads<kBatchRows>(p, m_base, tile_begin, tiles, stages_address);
+      produce_x_through_staging<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, staging_address);
     }
     return;
   }
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
-  const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows / kFragmentRows} + warp;
+  const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows<kBatchRows> / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
   using Ring = ConsumerWeightRing;
   const Ring weights(stages_address + kWeightRingsOffset<kBatchRows> + warp * Ring::kWarpBytes,
@@ -231,8 +249,9 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     }
     return;
   }
-  store_through_shared<T, kBatchRows>(acc, epilogue, p.m - m_base, blockIdx.x * int64_t{kWgmmaWeightRows}, m_base,
-                                      stages_address, x_stages);
+  store_through_shared<T, kBatchRows>(acc, epilogue, p.m - m_base,
+                                      blockIdx.x * int64_t{kWgmmaWeightRows<kBatchRows>}, m_base, stages_address,
+                                      x_stages);
 }
 
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With kXByTma
@@ -262,8 +281,15 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
         status != cudaSuccess) {
       return status;
     }
+  } else {  // x as it is, for the staging producer
+    if (const cudaError_t status = make_x_tensor_map<T>(&x_map, static_cast<const T*>(params.x), params.m, params.k,
+                                                        params.k * int64_t{sizeof(T)}, kBatchRows);
+        status != cudaSuccess) {
+      return status;
+    }
   }
-  const dim3 grid(static_cast<unsigned>((params.padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows),
+  constexpr int kWeightRows = kWgmmaWeightRows<kBatchRows>;
+  const dim3 grid(static_cast<unsigned>((params.padded_n + kWeightRows - 1) / kWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
   return cuda::launch_dependent(fragment_wgmma_kernel<T, kBatchRows>, grid, dim3(kWgmmaThreads<kBatchRows>),
                                 kSharedBytes, stream, x_map, params, epilogue);

@@ -184,8 +184,10 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 }
 
 // What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
-// tile share a multiprocessor. The 64-row tile (two a multiprocessor) measured on an H200 (M =
-// 4096, N = K = 8192); the 256-row tile in proportion to the old 128-row one from their times per
+// tile share a multiprocessor. The 64-row tile when it had two CTAs of 128 weight rows a
+// multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256
+// rows (one a multiprocessor) 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64,
+// 33792 x 8192: 89.5 -> 84.0 us); the 256-row tile in proportion to the old 128-row one from their times per
 // tile on an H100 (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row
 // tile with the TMA producer (two a multiprocessor) in proportion to the 256-row one from the
 // slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K = 8192 ->
@@ -196,7 +198,7 @@ struct WgmmaTileCost {
   int64_t ctas_per_multiprocessor;
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
-  const int64_t cycles = batch_rows == 64 ? 783 : batch_rows == 128 ? 1068 : 830;
+  const int64_t cycles = batch_rows == 64 ? 735 : batch_rows == 128 ? 1068 : 830;
   return WgmmaTileCost{cycles, wgmma_ctas_per_multiprocessor(batch_rows)};
 }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
@@ -243,14 +245,15 @@ inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padde
   if (plan.tail_strip_blocks > 0) {
     cycles += wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
                                  plan.tail_tiles_per_split, multiprocessors) +
-              kWaveInterceptCycles + split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * kWgmmaWeightRows);
+              kWaveInterceptCycles +
+              split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * wgmma_weight_rows(plan.batch_rows));
   }
   return cycles;
 }
 
 // The padded weight rows (columns of out) before a plan's tail: all of them without one.
 inline int64_t head_columns(const FragmentMmPlan& plan) {
-  return (plan.strip_blocks - plan.tail_strip_blocks) * kWgmmaWeightRows;
+  return (plan.strip_blocks - plan.tail_strip_blocks) * wgmma_weight_rows(plan.batch_rows);
 }
 
 // A plan without a K split whose CTAs fill w >= 1 whole waves and part of one more runs its last
@@ -310,7 +313,7 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
   FragmentMmPlan plan{};
   plan.batch_rows = batch_rows;
   plan.m_blocks = (m + batch_rows - 1) / batch_rows;
-  plan.strip_blocks = (padded_n + kWgmmaWeightRows - 1) / kWgmmaWeightRows;
+  plan.strip_blocks = (padded_n + wgmma_weight_rows(batch_rows) - 1) / wgmma_weight_rows(batch_rows);
   std::pair<FragmentMmPlan, int64_t> best{plan, -1};
   const int64_t max_splits = std::min(max_splits_of(k_tiles), kMaxWgmmaSplits);
   for (int64_t splits = 1; splits <= max_splits; ++splits) {

@@ -1,13 +1,14 @@
 // The ring of x stages of the wgmma kernel (fragment_wgmma_kernel.cuh) and the two producers that
-// fill it (torch-free): the CTA's threads (two consumer warpgroups, then the producer), the
+// fill it (torch-free): the CTA's threads (the consumer warpgroups, then the producer), the
 // stages' layout, the barriers that hand a stage over, and the producers.
 //
 // - For 128- and 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K
 //   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
 //   filled with zeros by the copy. Its few threads let two 128-row CTAs share a multiprocessor.
-// - For 64-row tiles it is a warpgroup that loads x itself (16-byte loads, 4-byte stores in step
-//   order): with TMA three 64-row CTAs fit a multiprocessor, but at M = 64 the ordering pass costs
-//   about what they gain, and fewer than three run slower (benchmarks/NOTES.md, v28).
+// - For 64-row tiles it is a warpgroup that reads x itself and stores it in step order (4-byte
+//   stores), from a staging ring that TMA fills in x's own order: an ordering pass before the
+//   multiply costs at M = 64 about what it gains (benchmarks/NOTES.md, v28), and the staging ring
+//   takes the latency of x's loads off the producer's path (v34).
 //
 // A stage holds the x tile as wgmma's K-major operand B with the 128-byte swizzle: batch row r at
 // r * 128 bytes, its 16-byte chunk c at (c ^ (r % 8)) * 16. In step order, step s's 16 values are
@@ -24,28 +25,33 @@
 #include <cstdint>
 
 #include "nvfp4/fragment_layout.h"
-#include "sm90/fragment_mm_kernel.cuh"  // FragmentMmParams
 #include "sm90/tma_copy.cuh"
 
 namespace nvfp4::sm90 {
 
-constexpr int kConsumerWarpgroups = 2;
-constexpr int kWgmmaWeightRows = 64 * kConsumerWarpgroups;  // 128
-constexpr int kConsumerThreads = 128 * kConsumerWarpgroups;  // 256
+// Consumer warpgroups a CTA, 64 weight rows each: four for the 64-row batch tile, which thus reads
+// each x tile once for 256 weight rows, two for the others (v34).
+constexpr int consumer_warpgroups(int batch_rows) { return batch_rows == 64 ? 4 : 2; }
+// Weight rows (output columns) a CTA of a batch tile covers.
+constexpr int wgmma_weight_rows(int batch_rows) { return 64 * consumer_warpgroups(batch_rows); }
+template <int kBatchRows>
+constexpr int kWgmmaWeightRows = wgmma_weight_rows(kBatchRows);
+template <int kBatchRows>
+constexpr int kConsumerThreads = 128 * consumer_warpgroups(kBatchRows);
 constexpr int kXStages = 4;
 
 // Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
 // asks too), and the CTA's threads with it.
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
 // CTAs of a batch tile a multiprocessor holds (registers and shared memory, as ptxas allocates
-// them): two of the 64-row tile (74 registers, 384 threads) and of the 128-row one (108 registers,
-// 288 threads, 86 KB). Not forced by __launch_bounds__: asking for two 128-row CTAs made ptxas
-// cap the registers at 96 and serialize the wgmmas.
-constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 256 ? 1 : 2; }
+// them): one of the 64-row tile (76 registers, 640 threads, 105 KB) and of the 256-row one, two of
+// the 128-row one (108 registers, 288 threads, 86 KB). Not forced by __launch_bounds__: asking for
+// two 128-row CTAs made ptxas cap the registers at 96 and serialize the wgmmas.
+constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 128 ? 2 : 1; }
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
 template <int kBatchRows>
-constexpr int kWgmmaThreads = kConsumerThreads + (kXByTma<kBatchRows> ? 32 : 128);
+constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + (kXByTma<kBatchRows> ? 32 : 128);
 
 // The stages lead the kernel's dynamic shared memory (1024-byte aligned, as the 128-byte swizzle
 // repeats every 8 rows); the stages' full mbarriers (used with TMA) follow them.
@@ -54,10 +60,12 @@ constexpr int kXStageBytes = kBatchRows * kXRowBytes;
 template <int kBatchRows>
 constexpr int kXRingBytes = kXStages * kXStageBytes<kBatchRows> + 8 * kXStages;
 
-// Named barriers (0 is __syncthreads'): stage s's full barrier of the loading producer at 1 + s,
+// Named barriers (0 is __syncthreads'): stage s's full barrier of the staging producer at 1 + s,
 // its empty barrier at 1 + kXStages + s; kThreads take part in each.
 __device__ __forceinline__ int full_barrier(int stage) { return 1 + stage; }
 __device__ __forceinline__ int empty_barrier(int stage) { return 1 + kXStages + stage; }
+// The epilogue's output tile in shared memory (fragment_wgmma_kernel.cuh's store_through_shared).
+constexpr int kOutputBarrier = 1 + 2 * kXStages;
 template <int kThreads>
 __device__ __forceinline__ void barrier_sync(int id) {
   asm volatile("bar.sync %0, %1;\n" ::"r"(id), "n"(kThreads) : "memory");
@@ -73,69 +81,67 @@ __device__ __forceinline__ void fence_for_async_proxy() {
   asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
 }
 
-// The producer warpgroup: copies the x tiles of this CTA's K range into the stages. Each lane
-// loads 16 bytes of a row (8 values: columns 8q .. 8q + 7, q = lane % 8, pairs 4q .. 4q + 3) and
-// stores its four pairs; a warp instruction covers four rows. The four rows' chunks c ^ (r % 8)
-// and bytes 4 (q / 2) fall in 32 different banks. Loads run two tiles ahead of the stores, in two
-// register sets.
+// The staging ring of produce_x_through_staging: kXStagingSlots tiles of x as TMA copies them
+// (natural column order, 128-byte swizzle; tma_copy.cuh), each with a full mbarrier; the producer
+// warpgroup's threads meet at kStagingBarrier (after the output tile's barrier) once all have read
+// a slot, and thread 0 then refills it.
+constexpr int kXStagingSlots = 4;
+constexpr int kStagingBarrier = kOutputBarrier + 1;
 template <int kBatchRows>
-struct XRegisters {
-  static constexpr int kLoads = kBatchRows / 16;  // 16-byte loads a thread and tile
-  uint4 values[kLoads];
-};
+constexpr int kXStagingBytes = kXStagingSlots * kXStageBytes<kBatchRows> + 8 * kXStagingSlots;
 
-// 16 bytes from global memory, or zeros where `valid` is false (nothing is read then): a
-// predicated load rather than a branch, to keep the producer's loop short.
-__device__ __forceinline__ uint4 load_or_zero(const void* source, bool valid) {
-  uint4 v;
-  asm(
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %5, 0;\n"
-      "mov.b32 %0, 0;\nmov.b32 %1, 0;\nmov.b32 %2, 0;\nmov.b32 %3, 0;\n"
-      "@p ld.global.nc.v4.u32 {%0, %1, %2, %3}, [%4];\n}\n"
-      : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
-      : "l"(source), "r"(static_cast<int>(valid)));
-  return v;
-}
-
+// The producer warpgroup of the 64-row tile: TMA copies each x tile of the CTA's K range into a
+// staging slot kXStagingSlots tiles ahead; each producer thread reads 16-byte chunks of the tile
+// from there (column 8q of rows first_row + 16j, q = lane % 8) and stores their four pairs in step
+// order into the stage (a warp instruction covers four rows, whose chunks c ^ (r % 8) and bytes
+// 4 (q / 2) fall in 32 different banks). Rows past m and columns past K arrive as zeros.
 template <int kBatchRows>
-__device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, int64_t m_base, int64_t tile_begin,
-                                                   int64_t tiles, uint32_t stages_address) {
-  constexpr int kLoads = XRegisters<kBatchRows>::kLoads;
-  static_assert(!kXByTma<kBatchRows>, "a producer warpgroup");
-  const int producer_thread = threadIdx.x - kConsumerThreads;
+__device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_map, int64_t m_base,
+                                                          int64_t tile_begin, int tiles, uint32_t stages_address,
+                                                          uint32_t staging_address) {
+  constexpr int kLoads = kBatchRows / 16;  // 16-byte chunks a thread and tile
+  constexpr int kSlotBytes = kXStageBytes<kBatchRows>;
+  static_assert(!kXByTma<kBatchRows>, "a producer warpgroup with a staging ring");
+  const uint32_t staging_full = staging_address + kXStagingSlots * kSlotBytes;
+  const int producer_thread = threadIdx.x - kConsumerThreads<kBatchRows>;
   const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
   // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
   const int first_row = 4 * warp + lane / 8;
-  const int64_t rows_left = p.m - m_base - first_row;  // rows first_row + 16 j exist for j < rows_left / 16
-  const int64_t row_groups_left = rows_left <= 0 ? 0 : (rows_left + 15) / 16;
-  const int valid_rows = static_cast<int>(row_groups_left < kLoads ? row_groups_left : kLoads);
-  const int64_t row_bytes = 2 * p.k, load_stride = 16 * row_bytes;
-  const uint8_t* thread_x = static_cast<const uint8_t*>(p.x) + (m_base + first_row) * row_bytes + 16 * q;
   uint32_t pair_offsets[4];  // pair 4q + w of the row, in step order and swizzled
 #pragma unroll
   for (int w = 0; w < 4; ++w) {
     const int pair = 4 * q + w;
     pair_offsets[w] = swizzled_chunk_offset(first_row, step_order_chunk(pair)) + 4 * step_order_word(pair);
   }
-
-  const auto load = [&](int64_t i, XRegisters<kBatchRows>& registers) {
-    const int64_t tile = tile_begin + i;
-    // K is a multiple of 8: a load is wholly inside K or wholly past it.
-    const int tile_rows = tile * kFragmentK + 8 * q < p.k ? valid_rows : 0;
-    const uint8_t* source = thread_x + tile * kXRowBytes;
-#pragma unroll
-    for (int j = 0; j < kLoads; ++j) {  // rows past m and columns past K multiply as zeros
-      registers.values[j] = load_or_zero(source + j * load_stride, j < tile_rows);
-    }
+  const auto copy = [&](int i) {
+    if (producer_thread != 0 || i >= tiles) return;
+    const int slot = i % kXStagingSlots;
+    const uint32_t full = staging_full + 8 * slot;
+    mbarrier_arrive_expect(full, kSlotBytes);
+    copy_x_tile(x_map, staging_address + slot * kSlotBytes, full, static_cast<int32_t>((tile_begin + i) * kFragmentK),
+                static_cast<int32_t>(m_base));
   };
-  const auto store = [&](int64_t i, const XRegisters<kBatchRows>& registers) {
-    const int stage = static_cast<int>(i % kXStages);
-    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
-    const uint32_t stage_address = stages_address + stage * uint32_t{kBatchRows * kXRowBytes};
+  for (int i = 0; i < kXStagingSlots; ++i) copy(i);
+  for (int i = 0; i < tiles; ++i) {
+    const int slot = i % kXStagingSlots;
+    mbarrier_wait(staging_full + 8 * slot, (i / kXStagingSlots) % 2);
+    const uint32_t slot_address = staging_address + slot * kSlotBytes;
+    uint4 values[kLoads];
 #pragma unroll
     for (int j = 0; j < kLoads; ++j) {
-      const uint32_t words[4] = {registers.values[j].x, registers.values[j].y, registers.values[j].z,
-                                 registers.values[j].w};
+      asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=r"(values[j].x), "=r"(values[j].y), "=r"(values[j].z), "=r"(values[j].w)
+                   : "r"(slot_address + swizzled_chunk_offset(first_row + 16 * j, q))
+                   : "memory");
+    }
+    barrier_sync<128>(kStagingBarrier);  // every producer thread has read the slot
+    copy(i + kXStagingSlots);
+    const int stage = i % kXStages;
+    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
+    const uint32_t stage_address = stages_address + stage * uint32_t{kSlotBytes};
+#pragma unroll
+    for (int j = 0; j < kLoads; ++j) {
+      const uint32_t words[4] = {values[j].x, values[j].y, values[j].z, values[j].w};
 #pragma unroll
       for (int w = 0; w < 4; ++w) {
         asm volatile("st.shared.u32 [%0], %1;\n" ::"r"(stage_address + pair_offsets[w] + 16 * j * kXRowBytes),
@@ -145,18 +151,6 @@ __device__ __forceinline__ void produce_x_by_loads(const FragmentMmParams& p, in
     }
     fence_for_async_proxy();
     barrier_arrive<kWgmmaThreads<kBatchRows>>(full_barrier(stage));
-  };
-
-  XRegisters<kBatchRows> even, odd;
-  if (tiles > 0) load(0, even);
-  if (tiles > 1) load(1, odd);
-  for (int64_t i = 0; i < tiles; i += 2) {
-    store(i, even);
-    if (i + 2 < tiles) load(i + 2, even);
-    if (i + 1 < tiles) {
-      store(i + 1, odd);
-      if (i + 3 < tiles) load(i + 3, odd);
-    }
   }
 }
 

@@ -75,7 +75,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
       EXPECT(x_by_tma(plan.batch_rows) && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
       EXPECT((plan.chunks - 1) * chunk_batch_blocks(plan.m_blocks, plan.chunks) < plan.m_blocks, CASE);
     }
-    EXPECT(plan.strip_blocks * kWgmmaWeightRows >= padded_n, CASE);
+    EXPECT(plan.strip_blocks * wgmma_weight_rows(plan.batch_rows) >= padded_n, CASE);
     EXPECT(plan.x_steps_bytes == (x_by_tma(plan.batch_rows) ? m * k_tiles * kFragmentK * 2 : 0), CASE);
     if (plan.tail_strip_blocks > 0) {
       // A split tail: after whole waves of the head's CTAs, the rest of the strip blocks in one
@@ -88,7 +88,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
       EXPECT(plan.tail_splits >= 2 && plan.tail_strip_blocks * plan.m_blocks * plan.tail_splits <= slots, CASE);
       EXPECT(plan.tail_splits * plan.tail_tiles_per_split >= k_tiles, CASE);
       EXPECT((plan.tail_splits - 1) * plan.tail_tiles_per_split < k_tiles, CASE);
-      EXPECT(head_columns(plan) < n && head_columns(plan) % kWgmmaWeightRows == 0, CASE);
+      EXPECT(head_columns(plan) < n && head_columns(plan) % wgmma_weight_rows(plan.batch_rows) == 0, CASE);
       EXPECT(plan.partial_floats == plan.tail_splits * m * (padded_n - head_columns(plan)), CASE);
     } else {
       EXPECT(plan.tail_splits == 0 && plan.tail_tiles_per_split == 0, CASE);
@@ -135,16 +135,16 @@ int main() {
   // The shapes of test_sm90_gemm.py's test_wgmma_128_row_tile.
   EXPECT(sm90::plan_fragment_mm(97, 6144, 64, 132).batch_rows == 128, "6144 x 4096, M = 97");
   EXPECT(sm90::plan_fragment_mm(97, 6144, 64, 132).splits > 1, "6144 x 4096, M = 97");
-  EXPECT(sm90::plan_fragment_mm(113, 4000, 65, 132).batch_rows == 128, "4000 x 4112, M = 113");
-  EXPECT(sm90::plan_fragment_mm(113, 4000, 65, 132).splits > 1, "4000 x 4112, M = 113");
+  EXPECT(sm90::plan_fragment_mm(113, 6000, 65, 132).batch_rows == 128, "6000 x 4112, M = 113");
+  EXPECT(sm90::plan_fragment_mm(113, 6000, 65, 132).splits > 1, "6000 x 4112, M = 113");
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).batch_rows == 128, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).splits == 1, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
   // The tail does not decide the batch tile: 28672 x 8192 at M = 384 keeps the 128-row tile's one
   // launch.
   const sm90::FragmentMmPlan untailed = sm90::plan_fragment_mm(384, 28672, 128, 132);
-  EXPECT(untailed.batch_rows == 128 && untailed.tail_strip_blocks == 0, "28672 x 8192, M = 384: batch tile %d, tail %ld",
-         untailed.batch_rows, long(untailed.tail_strip_blocks));
+  EXPECT(untailed.batch_rows == 128 && untailed.tail_strip_blocks == 0,
+         "28672 x 8192, M = 384: batch tile %d, tail %ld", untailed.batch_rows, long(untailed.tail_strip_blocks));
   // A split tail where one whole wave leaves 0.45 of another: 6144 x 4096 at M = 1024 (192 CTAs of
   // 256 rows), 132 CTAs whole, then the last 15 strip blocks' 60 CTAs in two K splits.
   const sm90::FragmentMmPlan tailed = sm90::plan_fragment_mm(1024, 6144, 64, 132);
