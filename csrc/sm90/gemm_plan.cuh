@@ -187,12 +187,12 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // tile share a multiprocessor. The 64-row tile when it had two CTAs of 128 weight rows a
 // multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256
 // rows (one a multiprocessor) 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64,
-// 33792 x 8192: 89.5 -> 84.0 us); the 256-row tile in proportion to the old 128-row one from their times per
-// tile on an H100 (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row
-// tile with the TMA producer (two a multiprocessor) in proportion to the 256-row one from the
-// slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K = 8192 ->
-// 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of 256 rows 0.658). Only the ratios matter:
-// they pick the tile.
+// 33792 x 8192: 89.5 -> 84.0 us); the 256-row tile in proportion to the old 128-row one from
+// their times per tile on an H100 (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70
+// us); the 128-row tile with the TMA producer (two a multiprocessor) in proportion to the 256-row
+// one from the slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K =
+// 8192 -> 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of 256 rows 0.658). Only the ratios
+// matter: they pick the tile.
 struct WgmmaTileCost {
   int64_t cycles_per_tile;
   int64_t ctas_per_multiprocessor;
