@@ -265,7 +265,7 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
 # waves in one launch, the rest in a second, split over K, whose sums the reduction kernel finishes
 # into out's last columns (rows of out longer than the tail's columns): the 256-row tile with N
 # not a multiple of 8 (the tail's last stores element by element) and K past whole tiles, after
-# one wave and after two, the 128-row tile, and the 64-row tile, which reads x itself.
+# one wave and after two, the 128-row tile, and the 64-row tile, which orders x itself.
 # tests/cpp/test_gemm_plan.cu checks that these shapes plan a tail.
 @requires_sm90
 @pytest.mark.parametrize(

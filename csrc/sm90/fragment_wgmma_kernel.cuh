@@ -170,7 +170,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     if constexpr (kXByTma<kBatchRows>) {
       for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
     } else {
-      const uint32_t staging_full = staging_address + kXStagingSlots * kXStageBytes<kBatchRows>;
+      const uint32_t staging_full = staging_address + kXStagingFullOffset<kBatchRows>;
       for (int slot = 0; slot < kXStagingSlots; ++slot) mbarrier_init(staging_full + 8 * slot, 1);
     }
     fence_mbarrier_init();

@@ -5,7 +5,7 @@
 // - For 128- and 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K
 //   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
 //   filled with zeros by the copy. Its few threads let two 128-row CTAs share a multiprocessor.
-// - For 64-row tiles it is a warpgroup that reads x itself and stores it in step order (4-byte
+// - For 64-row tiles it is a warpgroup that orders x itself, storing it in step order (4-byte
 //   stores), from a staging ring that TMA fills in x's own order: an ordering pass before the
 //   multiply costs at M = 64 about what it gains (benchmarks/NOTES.md, v28), and the staging ring
 //   takes the latency of x's loads off the producer's path (v34).
@@ -88,7 +88,9 @@ __device__ __forceinline__ void fence_for_async_proxy() {
 constexpr int kXStagingSlots = 4;
 constexpr int kStagingBarrier = kOutputBarrier + 1;
 template <int kBatchRows>
-constexpr int kXStagingBytes = kXStagingSlots * kXStageBytes<kBatchRows> + 8 * kXStagingSlots;
+constexpr int kXStagingFullOffset = kXStagingSlots * kXStageBytes<kBatchRows>;  // the slots, then their mbarriers
+template <int kBatchRows>
+constexpr int kXStagingBytes = kXStagingFullOffset<kBatchRows> + 8 * kXStagingSlots;
 
 // The producer warpgroup of the 64-row tile: TMA copies each x tile of the CTA's K range into a
 // staging slot kXStagingSlots tiles ahead; each producer thread reads 16-byte chunks of the tile
@@ -102,7 +104,7 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
   constexpr int kLoads = kBatchRows / 16;  // 16-byte chunks a thread and tile
   constexpr int kSlotBytes = kXStageBytes<kBatchRows>;
   static_assert(!kXByTma<kBatchRows>, "a producer warpgroup with a staging ring");
-  const uint32_t staging_full = staging_address + kXStagingSlots * kSlotBytes;
+  const uint32_t staging_full = staging_address + kXStagingFullOffset<kBatchRows>;
   const int producer_thread = threadIdx.x - kConsumerThreads<kBatchRows>;
   const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
   // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
