@@ -166,12 +166,14 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   // A split's tile count fits an int (K < 2^37): 32-bit loop arithmetic in the hot loops.
   const int tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
   const uint32_t staging_address = stages_address + kXStagingOffset<kBatchRows>;
-  if (threadIdx.x == 0) {  // the mbarriers that TMA copies complete: the stages', or the staging slots'
+  if (threadIdx.x == 0) {  // the stages' full mbarriers (TMA), or the staging slots' full and empty ones
     if constexpr (kXByTma<kBatchRows>) {
       for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
     } else {
-      const uint32_t staging_full = staging_address + kXStagingFullOffset<kBatchRows>;
-      for (int slot = 0; slot < kXStagingSlots; ++slot) mbarrier_init(staging_full + 8 * slot, 1);
+      for (int slot = 0; slot < kXStagingSlots; ++slot) {
+        mbarrier_init(staging_address + kXStagingFullOffset<kBatchRows> + 8 * slot, 1);
+        mbarrier_init(staging_address + kXStagingEmptyOffset<kBatchRows> + 8 * slot, kProducerWarps);
+      }
     }
     fence_mbarrier_init();
   }

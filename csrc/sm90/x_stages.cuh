@@ -44,14 +44,16 @@ constexpr int kXStages = 4;
 // asks too), and the CTA's threads with it.
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
 // CTAs of a batch tile a multiprocessor holds (registers and shared memory, as ptxas allocates
-// them): one of the 64-row tile (76 registers, 640 threads, 105 KB) and of the 256-row one, two of
+// them): one of the 64-row tile (74 registers, 640 threads, 105 KB) and of the 256-row one, two of
 // the 128-row one (108 registers, 288 threads, 86 KB). Not forced by __launch_bounds__: asking for
 // two 128-row CTAs made ptxas cap the registers at 96 and serialize the wgmmas.
 constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 128 ? 2 : 1; }
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
+// The producer: one warp with TMA, else a warpgroup.
+constexpr int kProducerWarps = 4;
 template <int kBatchRows>
-constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + (kXByTma<kBatchRows> ? 32 : 128);
+constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + 32 * (kXByTma<kBatchRows> ? 1 : kProducerWarps);
 
 // The stages lead the kernel's dynamic shared memory (1024-byte aligned, as the 128-byte swizzle
 // repeats every 8 rows); the stages' full mbarriers (used with TMA) follow them.
@@ -82,15 +84,19 @@ __device__ __forceinline__ void fence_for_async_proxy() {
 }
 
 // The staging ring of produce_x_through_staging: kXStagingSlots tiles of x as TMA copies them
-// (natural column order, 128-byte swizzle; tma_copy.cuh), each with a full mbarrier; the producer
-// warpgroup's threads meet at kStagingBarrier (after the output tile's barrier) once all have read
-// a slot, and thread 0 then refills it.
+// (natural column order, 128-byte swizzle; tma_copy.cuh), then a full mbarrier a slot (the copy
+// completes it) and an empty one (each producer warp arrives once it has read the slot; thread 0
+// waits on it before refilling the slot). Only thread 0 waits; the other producer threads go on
+// to their stage stores. In place of the empty mbarriers, a named barrier of all 128 producer
+// threads (v34) was 1-2% slower and made compute-sanitizer's racecheck report write-write hazards
+// between the stages' stores and the output tile (benchmarks/NOTES.md, row 35).
 constexpr int kXStagingSlots = 4;
-constexpr int kStagingBarrier = kOutputBarrier + 1;
 template <int kBatchRows>
 constexpr int kXStagingFullOffset = kXStagingSlots * kXStageBytes<kBatchRows>;  // the slots, then their mbarriers
 template <int kBatchRows>
-constexpr int kXStagingBytes = kXStagingFullOffset<kBatchRows> + 8 * kXStagingSlots;
+constexpr int kXStagingEmptyOffset = kXStagingFullOffset<kBatchRows> + 8 * kXStagingSlots;
+template <int kBatchRows>
+constexpr int kXStagingBytes = kXStagingEmptyOffset<kBatchRows> + 8 * kXStagingSlots;
 
 // The producer warpgroup of the 64-row tile: TMA copies each x tile of the CTA's K range into a
 // staging slot kXStagingSlots tiles ahead; each producer thread reads 16-byte chunks of the tile
@@ -105,6 +111,7 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
   constexpr int kSlotBytes = kXStageBytes<kBatchRows>;
   static_assert(!kXByTma<kBatchRows>, "a producer warpgroup with a staging ring");
   const uint32_t staging_full = staging_address + kXStagingFullOffset<kBatchRows>;
+  const uint32_t staging_empty = staging_address + kXStagingEmptyOffset<kBatchRows>;
   const int producer_thread = threadIdx.x - kConsumerThreads<kBatchRows>;
   const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
   // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
@@ -115,9 +122,10 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
     const int pair = 4 * q + w;
     pair_offsets[w] = swizzled_chunk_offset(first_row, step_order_chunk(pair)) + 4 * step_order_word(pair);
   }
-  const auto copy = [&](int i) {
+  const auto copy = [&](int i) {  // tile i into its slot, once the slot's previous tile has been read
     if (producer_thread != 0 || i >= tiles) return;
     const int slot = i % kXStagingSlots;
+    if (i >= kXStagingSlots) mbarrier_wait(staging_empty + 8 * slot, (i / kXStagingSlots - 1) % 2);
     const uint32_t full = staging_full + 8 * slot;
     mbarrier_arrive_expect(full, kSlotBytes);
     copy_x_tile(x_map, staging_address + slot * kSlotBytes, full, static_cast<int32_t>((tile_begin + i) * kFragmentK),
@@ -136,7 +144,8 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
                    : "r"(slot_address + swizzled_chunk_offset(first_row + 16 * j, q))
                    : "memory");
     }
-    barrier_sync<128>(kStagingBarrier);  // every producer thread has read the slot
+    __syncwarp();
+    if (lane == 0) mbarrier_arrive(staging_empty + 8 * slot);  // this warp has read the slot
     copy(i + kXStagingSlots);
     const int stage = i % kXStages;
     if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
