@@ -45,6 +45,23 @@ def assert_quantized_equal(actual: tuple[torch.Tensor, torch.Tensor], expected: 
     assert torch.equal(scale.cpu().view(torch.uint8), expected_scale.cpu().view(torch.uint8))
 
 
+def assert_same_result(actual: torch.Tensor, expected: torch.Tensor) -> None:
+    """Bit-exact equality of two [rows, columns] results; on failure, says where they differ (a
+    race shows as a band of rows or columns, a wrong formula everywhere)."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    if torch.equal(actual, expected):
+        return
+    differ = (actual != expected).cpu()
+    rows, columns = differ.any(1).nonzero().flatten(), differ.any(0).nonzero().flatten()
+
+    def spread(indices: torch.Tensor) -> str:
+        return f"{indices.numel()} ({int(indices.min())}..{int(indices.max())})"
+
+    raise AssertionError(
+        f"{int(differ.sum())} of {differ.numel()} values differ: rows {spread(rows)}, columns {spread(columns)}"
+    )
+
+
 def poisoned_outputs(rows: int, padded_k: int, swizzle: bool, device="cpu") -> tuple[torch.Tensor, torch.Tensor]:
     """.out buffers of scaled_fp4_quant filled with 0x7F (a NaN scale), so a byte the kernel
     forgets to write shows up."""

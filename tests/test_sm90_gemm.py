@@ -9,7 +9,7 @@ import itertools
 
 import pytest
 import torch
-from conftest import run_opcheck
+from conftest import assert_same_result, run_opcheck
 
 import nvfp4
 from nvfp4 import reference
@@ -417,7 +417,7 @@ def test_weight_views_aligned_no_more_than_required(mode: str):
     shifted = nvfp4.sm90_scaled_fp4_mm(
         x, at_byte_offset(weight, 16), at_byte_offset(weight_scale, 8), alpha, None, n, gs_x
     )
-    assert torch.equal(shifted, expected)
+    assert_same_result(shifted, expected)
 
 
 @requires_sm90
@@ -429,7 +429,7 @@ def test_out_of_place_equals_out_and_strided_x():
     out = nvfp4.sm90_scaled_fp4_mm(x, weight, weight_scale, alpha, None, 64)
     out_again = torch.empty_like(out)
     nvfp4.sm90_scaled_fp4_mm(x.contiguous(), weight, weight_scale, alpha, None, 64, out=out_again)
-    assert torch.equal(out, out_again)
+    assert_same_result(out, out_again)
 
 
 @requires_sm90
@@ -532,5 +532,5 @@ def test_cuda_graph_capture_and_compile(m: int, n: int, k: int, mode: str):
     out.zero_()
     graph.replay()
     torch.cuda.synchronize()
-    assert torch.equal(out, expected)
-    assert torch.equal(torch.compile(gemm, fullgraph=True)(x), expected)
+    assert_same_result(out, expected)
+    assert_same_result(torch.compile(gemm, fullgraph=True)(x), expected)
