@@ -50,7 +50,7 @@ constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
 constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 128 ? 2 : 1; }
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
-// The producer: one warp with TMA, else a warpgroup.
+// The staging producer's warps (the TMA producer is one warp).
 constexpr int kProducerWarps = 4;
 template <int kBatchRows>
 constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + 32 * (kXByTma<kBatchRows> ? 1 : kProducerWarps);
