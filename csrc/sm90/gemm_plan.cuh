@@ -338,8 +338,8 @@ inline FragmentMmPlan with_tail(const FragmentMmPlan& plan, int64_t cycles, int6
                                 int64_t k_tiles, int multiprocessors) {
   FragmentMmPlan tail = plan;
   set_splits(tail, 1, m, padded_n, k_tiles);
-  const bool cheaper =
-      set_tail(tail, m, padded_n, k_tiles, multiprocessors) && wgmma_cycles(tail, m, padded_n, multiprocessors) < cycles;
+  const bool cheaper = set_tail(tail, m, padded_n, k_tiles, multiprocessors) &&
+                       wgmma_cycles(tail, m, padded_n, multiprocessors) < cycles;
   return cheaper ? tail : plan;
 }
 
