@@ -101,6 +101,38 @@ def test_blackwell_gemm_kernels_use_the_block_scaled_fp4_mma(arch: str):
         assert re.search(FP4_MMA_SASS[arch], gemm), gemm.split("\n", 1)[0]
 
 
+def kernel_resources(module: str) -> dict[str, dict[str, int]]:
+    """Each kernel's resources in a built module, as `cuobjdump -res-usage` lists them (REG,
+    STACK, SHARED, LOCAL, ...), by mangled name."""
+    tool = cuobjdump()
+    assert tool is not None, "cuobjdump not found (CUDA toolkit or triton)"
+    listing = subprocess.run([tool, "-res-usage", str(module_file(module))], capture_output=True, text=True).stdout
+    return {
+        name: {key: int(value) for key, value in re.findall(r"(\w+):(\d+)", usage)}
+        for name, usage in re.findall(r"Function (\S+):\s*\n\s*(REG:.*)", listing)
+    }
+
+
+def test_hopper_gemm_kernels_keep_the_occupancy_the_planner_counts_on():
+    """The Hopper GEMM's plans assume two 128-row wgmma CTAs of 288 threads a multiprocessor
+    (csrc/sm90/x_stages.cuh, wgmma_ctas_per_multiprocessor), so at most 112 registers a thread, and
+    no kernel that spills. A code change that costs registers there halves that tile's throughput
+    without failing any other test: it fails here, without a GPU."""
+    if "_C_sm90" not in _build.manifest()["modules"]:
+        pytest.skip("this build has no nvfp4._C_sm90")
+    gemms = {
+        name: usage
+        for name, usage in kernel_resources("_C_sm90").items()
+        if "fragment_wgmma_kernel" in name or "fragment_mm_split_kernel" in name
+    }
+    assert gemms, "no GEMM kernel in nvfp4._C_sm90"
+    for name, usage in gemms.items():
+        assert usage["LOCAL"] == 0 and usage["STACK"] == 0, f"{name} spills: {usage}"
+    wide = {name: usage["REG"] for name, usage in gemms.items() if re.search(r"fragment_wgmma_kernelI\w+Li128E", name)}
+    assert len(wide) == 2, f"the 128-row wgmma kernel, bf16 and fp16: {sorted(wide)}"
+    assert all(registers <= 112 for registers in wide.values()), wide
+
+
 @pytest.mark.parametrize(
     ("capability", "module"),
     [
