@@ -385,6 +385,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     ring_slots = (base + kTmaSlotAlignment - 1) & ~uint32_t{kTmaSlotAlignment - 1};
     ring_full = ring_slots + kXRingSlots * x_ring_slot_bytes(kNTiles);
     ring_empty = ring_full + 8 * kXRingSlots;
+    // Kept in registers: recomputed from the CTA's shared window every tile (what ptxas otherwise
+    // chooses), they cost ~20 instructions a tile.
+    asm volatile("" : "+r"(ring_slots), "+r"(ring_full), "+r"(ring_empty));
     if (threadIdx.x == 0) {
       const int64_t warps_with_strips = min(int64_t{kWarpsPerBlock}, p.strips - blockIdx.x * int64_t{kWarpsPerBlock});
       for (int slot = 0; slot < kXRingSlots; ++slot) {

@@ -192,10 +192,11 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows<kBatchRows> / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
   using Ring = ConsumerWeightRing;
-  const Ring weights(stages_address + kWeightRingsOffset<kBatchRows> + warp * Ring::kWarpBytes,
-                     p.codes + (strip * p.k_tiles + tile_begin) * 32, p.scales + (strip * p.k_tiles + tile_begin) * 32,
-                     strip_exists);
-  weights.start(tiles);
+  // Where the strip's tiles of the split start (32 lanes' words a tile); a missing strip copies
+  // nothing, and its ring points at the weight's start.
+  const int64_t split_start = strip_exists ? (strip * p.k_tiles + tile_begin) * 32 : 0;
+  Ring weights(stages_address + kWeightRingsOffset<kBatchRows> + warp * Ring::kWarpBytes, p.codes + split_start,
+               p.scales + split_start, strip_exists, tiles);
   cuda::wait_for_prior_grids();  // the epilogue reads alpha and bias and writes out or the partial sums
 
   float acc[kBatchRows / 2] = {};
@@ -204,10 +205,10 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   int stage = 0;
   uint32_t phase = 0;  // parity of the stage's full barrier for this pass over the ring
   for (int i = 0; i < tiles; ++i) {
-    weights.copy(i + Ring::kDepth - 1, tiles);
+    weights.copy_next();  // tile i + kDepth - 1
     uint4 tile_codes;
     uint32_t tile_scales;
-    weights.read(i, tile_codes, tile_scales);
+    weights.read_next(tile_codes, tile_scales);  // tile i
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
