@@ -116,8 +116,9 @@ def kernel_resources(module: str) -> dict[str, dict[str, int]]:
 def test_hopper_gemm_kernels_keep_the_occupancy_the_planner_counts_on():
     """The Hopper GEMM's plans assume two 128-row wgmma CTAs of 288 threads a multiprocessor
     (csrc/sm90/x_stages.cuh, wgmma_ctas_per_multiprocessor), so at most 112 registers a thread, and
-    no kernel that spills. A code change that costs registers there halves that tile's throughput
-    without failing any other test: it fails here, without a GPU."""
+    no kernel that spills. A code change that costs registers there leaves one such CTA a
+    multiprocessor instead of two, and slows that tile without failing any other test: it fails
+    here, without a GPU."""
     if "_C_sm90" not in _build.manifest()["modules"]:
         pytest.skip("this build has no nvfp4._C_sm90")
     gemms = {

@@ -67,6 +67,18 @@ def test_gpu_format_checks_run_on_a_gpu(ctest_output: str):
         assert "Skipped" in lines[0], ctest_output
 
 
+def test_dependent_launch_checks_run_on_hopper(ctest_output: str):
+    """The stream and dependent-launch ordering test (tests/cpp/test_dependent_launch_streams.cu) is
+    skipped only without a GPU of compute capability 9.0 or later."""
+    lines = ctest_lines(ctest_output, "test_dependent_launch_streams")
+    if not lines:
+        pytest.skip("CMake found no CUDA compiler: the GPU test is not built")
+    if torch.cuda.is_available() and torch.cuda.get_device_capability() >= (9, 0):
+        assert "Passed" in lines[0], ctest_output
+    else:
+        assert "Skipped" in lines[0], ctest_output
+
+
 def test_gemm_plan_checks_run(ctest_output: str):
     """The Hopper GEMM's planning test (tests/cpp/test_gemm_plan.cu) runs wherever a CUDA compiler is found."""
     lines = ctest_lines(ctest_output, "test_gemm_plan")
