@@ -18,10 +18,12 @@
 #include <cstdio>
 
 #include "cuda/dependent_launch.cuh"
+#include "gpu_test.h"
 
 namespace {
 
-constexpr int kSkipped = 77;
+using nvfp4::testing::check;
+
 constexpr int kTrials = 20;
 constexpr long long kSpinCycles = 4'000'000;  // ~2 ms: far longer than a launch
 
@@ -54,12 +56,6 @@ __global__ void read_flag(const int* flag, int* seen) {
   *seen = *static_cast<const volatile int*>(flag);
 }
 
-bool check(cudaError_t status, const char* what) {
-  if (status == cudaSuccess) return true;
-  std::printf("FAILED: %s: %s\n", what, cudaGetErrorString(status));
-  return false;
-}
-
 struct Streams {
   cudaStream_t first, second;
   cudaEvent_t event;
@@ -72,81 +68,74 @@ cudaError_t launch(bool dependent, void (*kernel)(Params...), cudaStream_t strea
   return nvfp4::cuda::launch_dependent_if(dependent, kernel, dim3(1), dim3(1), 0, stream, args...);
 }
 
-// The chunked path's hand-over: on `second` an early-triggering kernel, the event, then a kernel
-// (dependent launch or not); on `first` a wait on the event, then the reader. Returns the flag the
-// reader saw (1: it ran after the setter), or -1 on an error.
-int early_trigger_case(const Streams& s, bool dependent_after_record, bool dependent_reader) {
+// Before a case: the flag set to `flag`, what the reader saw to -1, the device idle.
+bool reset(const Streams& s, int flag) {
+  return check(cudaMemset(s.flag, flag, sizeof(int)), "cudaMemset") &&
+         check(cudaMemset(s.seen, 0xff, sizeof(int)), "cudaMemset") &&
+         check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");
+}
+
+// After a case's launches: 1 if the reader saw `expected`, 0 if not, -1 on an error (printed).
+int outcome(const Streams& s, bool launched, int expected) {
   int seen = -1;
-  if (!check(cudaMemset(s.flag, 0, sizeof(int)), "cudaMemset") ||
-      !check(cudaMemset(s.seen, 0xff, sizeof(int)), "cudaMemset") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
-      !check(launch(true, trigger_early_then_set, s.second, s.flag, kSpinCycles), "setter") ||
-      !check(cudaEventRecord(s.event, s.second), "cudaEventRecord") ||
-      !check(launch(dependent_after_record, wait_only, s.second), "kernel after the record") ||
-      !check(cudaStreamWaitEvent(s.first, s.event, 0), "cudaStreamWaitEvent") ||
-      !check(launch(dependent_reader, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
+  if (!launched || !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
       !check(cudaMemcpy(&seen, s.seen, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy")) {
     return -1;
   }
-  return seen;
+  return seen == expected;
+}
+
+// The chunked path's hand-over: on `second` an early-triggering kernel, the event, then a kernel
+// (dependent launch or not); on `first` a wait on the event, then the reader, which must see the
+// flag set.
+int early_trigger_case(const Streams& s, bool dependent_after_record, bool dependent_reader) {
+  const bool launched =
+      reset(s, 0) && check(launch(true, trigger_early_then_set, s.second, s.flag, kSpinCycles), "setter") &&
+      check(cudaEventRecord(s.event, s.second), "cudaEventRecord") &&
+      check(launch(dependent_after_record, wait_only, s.second), "kernel after the record") &&
+      check(cudaStreamWaitEvent(s.first, s.event, 0), "cudaStreamWaitEvent") &&
+      check(launch(dependent_reader, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader");
+  return outcome(s, launched, 1);
 }
 
 // A dependent reader behind an event wait, with a shorter kernel before it on its own stream (the
-// one a dependent launch would otherwise overlap). Returns the flag seen (1 is right).
+// one a dependent launch would otherwise overlap): it must see the flag set.
 int event_wait_case(const Streams& s) {
-  int seen = -1;
-  if (!check(cudaMemset(s.flag, 0, sizeof(int)), "cudaMemset") ||
-      !check(cudaMemset(s.seen, 0xff, sizeof(int)), "cudaMemset") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
-      !check(launch(true, spin_only, s.first, kSpinCycles / 4), "kernel before the wait") ||
-      !check(launch(true, spin_then_set, s.second, s.flag, kSpinCycles), "setter") ||
-      !check(cudaEventRecord(s.event, s.second), "cudaEventRecord") ||
-      !check(cudaStreamWaitEvent(s.first, s.event, 0), "cudaStreamWaitEvent") ||
-      !check(launch(true, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
-      !check(cudaMemcpy(&seen, s.seen, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy")) {
-    return -1;
-  }
-  return seen;
+  const bool launched =
+      reset(s, 0) && check(launch(true, spin_only, s.first, kSpinCycles / 4), "kernel before the wait") &&
+      check(launch(true, spin_then_set, s.second, s.flag, kSpinCycles), "setter") &&
+      check(cudaEventRecord(s.event, s.second), "cudaEventRecord") &&
+      check(cudaStreamWaitEvent(s.first, s.event, 0), "cudaStreamWaitEvent") &&
+      check(launch(true, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader");
+  return outcome(s, launched, 1);
 }
 
-// A dependent reader behind a memset that clears the flag, behind a spinning kernel. Returns 1 if
-// the reader saw the cleared flag.
+// A dependent reader behind a memset that clears the flag, behind a spinning kernel: it must see
+// the flag cleared.
 int memset_case(const Streams& s) {
-  int seen = -1;
-  if (!check(cudaMemset(s.flag, 1, sizeof(int)), "cudaMemset") ||
-      !check(cudaMemset(s.seen, 0xff, sizeof(int)), "cudaMemset") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
-      !check(launch(true, spin_only, s.first, kSpinCycles), "kernel before the memset") ||
-      !check(cudaMemsetAsync(s.flag, 0, sizeof(int), s.first), "cudaMemsetAsync") ||
-      !check(launch(true, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader") ||
-      !check(cudaDeviceSynchronize(), "cudaDeviceSynchronize") ||
-      !check(cudaMemcpy(&seen, s.seen, sizeof(int), cudaMemcpyDeviceToHost), "cudaMemcpy")) {
-    return -1;
-  }
-  return seen < 0 ? -1 : seen == 0;
+  const bool launched =
+      reset(s, 1) && check(launch(true, spin_only, s.first, kSpinCycles), "kernel before the memset") &&
+      check(cudaMemsetAsync(s.flag, 0, sizeof(int), s.first), "cudaMemsetAsync") &&
+      check(launch(true, read_flag, s.first, static_cast<const int*>(s.flag), s.seen), "reader");
+  return outcome(s, launched, 0);
 }
 
 }  // namespace
 
 int main() {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return kSkipped;
-  }
   cudaDeviceProp props{};
-  if (!check(cudaGetDeviceProperties(&props, 0), "cudaGetDeviceProperties")) return 1;
+  if (const int status = nvfp4::testing::first_device(props); status != 0) return status;
   if (props.major < 9) {
-    std::printf("SKIPPED: %s (sm_%d%d) has no programmatic dependent launch\n", props.name, props.major, props.minor);
-    return kSkipped;
+    std::printf("SKIPPED: %s (sm_%d%d) has no programmatic dependent launch\n", props.name, props.major,
+                props.minor);
+    return nvfp4::testing::kSkipped;
   }
   Streams s{};
   if (!check(cudaStreamCreateWithFlags(&s.first, cudaStreamNonBlocking), "cudaStreamCreate") ||
       !check(cudaStreamCreateWithFlags(&s.second, cudaStreamNonBlocking), "cudaStreamCreate") ||
       !check(cudaEventCreateWithFlags(&s.event, cudaEventDisableTiming), "cudaEventCreate") ||
-      !check(cudaMalloc(&s.flag, sizeof(int)), "cudaMalloc") || !check(cudaMalloc(&s.seen, sizeof(int)), "cudaMalloc")) {
+      !check(cudaMalloc(&s.flag, sizeof(int)), "cudaMalloc") ||
+      !check(cudaMalloc(&s.seen, sizeof(int)), "cudaMalloc")) {
     return 1;
   }
   struct Case {

@@ -14,11 +14,12 @@
 #include <cstdio>
 
 #include "cuda/device_convert.cuh"
+#include "gpu_test.h"
 #include "nvfp4/format.h"
 
 namespace {
 
-constexpr int kSkipped = 77;
+using nvfp4::testing::check;
 
 __device__ uint32_t e2m1_threshold_code(float a) {
   return (a > 0.25f) + (a >= 0.75f) + (a > 1.25f) + (a >= 1.75f) + (a > 2.5f) + (a >= 3.5f) + (a > 5.0f);
@@ -42,22 +43,11 @@ __global__ void count_mismatches(uint32_t last, unsigned long long* mismatches) 
   atomicAdd(&mismatches[2], scale);
 }
 
-bool check(cudaError_t status, const char* what) {
-  if (status == cudaSuccess) return true;
-  std::printf("FAILED: %s: %s\n", what, cudaGetErrorString(status));
-  return false;
-}
-
 }  // namespace
 
 int main() {
-  int devices = 0;
-  if (cudaGetDeviceCount(&devices) != cudaSuccess || devices == 0) {
-    std::printf("SKIPPED: no CUDA device\n");
-    return kSkipped;
-  }
   cudaDeviceProp props{};
-  if (!check(cudaGetDeviceProperties(&props, 0), "cudaGetDeviceProperties")) return 1;
+  if (const int status = nvfp4::testing::first_device(props); status != 0) return status;
   unsigned long long* mismatches = nullptr;
   if (!check(cudaMalloc(&mismatches, 3 * sizeof(unsigned long long)), "cudaMalloc")) return 1;
   if (!check(cudaMemset(mismatches, 0, 3 * sizeof(unsigned long long)), "cudaMemset")) return 1;
