@@ -37,6 +37,21 @@ __device__ __forceinline__ __half from_float<__half>(float x) { return __float2h
 template <>
 __device__ __forceinline__ __nv_bfloat16 from_float<__nv_bfloat16>(float x) { return __float2bfloat16_rn(x); }
 
+// Two floats rounded to T (16-bit) as one 32-bit pair, `low` in the low half (at the lower address
+// in memory): one conversion instruction for both.
+template <typename T>
+__device__ __forceinline__ uint32_t pair_from_floats(float low, float high);
+template <>
+__device__ __forceinline__ uint32_t pair_from_floats<__half>(float low, float high) {
+  const __half2 pair = __floats2half2_rn(low, high);
+  return *reinterpret_cast<const uint32_t*>(&pair);
+}
+template <>
+__device__ __forceinline__ uint32_t pair_from_floats<__nv_bfloat16>(float low, float high) {
+  const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
+  return *reinterpret_cast<const uint32_t*>(&pair);
+}
+
 // The E4M3 byte of a block scale v in [0, 448]: the conversion instruction from sm_89 on (round
 // to nearest even, subnormals kept, like the integer rounding of format.h, which the exhaustive
 // test tests/cpp/test_format_cuda.cu checks), the integer rounding itself before.

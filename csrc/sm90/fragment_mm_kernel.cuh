@@ -91,12 +91,18 @@ struct FragmentMmEpilogue {
   __device__ Column column_of(int64_t column) const {
     return {alpha[alpha_per_column ? column : 0], bias != nullptr ? cuda::to_float(bias[column]) : 0.0f};
   }
-  // The output value of a sum: alpha, then the bias (only where there is one: adding 0 would turn a
-  // -0 into +0), rounded once to T.
-  __device__ T finish(float sum, const Column& c) const {
+  // The output value of a sum before its rounding: alpha, then the bias (only where there is one:
+  // adding 0 would turn a -0 into +0).
+  __device__ float value_of(float sum, const Column& c) const {
     float value = c.alpha * (sum * kDecodeUnscale);
     if (bias != nullptr) value += c.bias;
-    return cuda::from_float<T>(value);
+    return value;
+  }
+  // The output value of a sum, rounded once to T.
+  __device__ T finish(float sum, const Column& c) const { return cuda::from_float<T>(value_of(sum, c)); }
+  // Two sums of one column, finished as a 32-bit pair of T (`low` in the low half).
+  __device__ uint32_t finish_pair(float low, float high, const Column& c) const {
+    return cuda::pair_from_floats<T>(value_of(low, c), value_of(high, c));
   }
   __device__ void store(int64_t row, int64_t column, float sum) const {
     out[row * out_stride + column] = finish(sum, column_of(column));

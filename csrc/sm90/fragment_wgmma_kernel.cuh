@@ -92,14 +92,14 @@ __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const u
   Wgmma<T, kBatchRows>::Op::fma(a[0], a[1], a[2], a[3], descriptor, acc[I]...);
 }
 
-// The epilogue of a CTA whose sums are final: each consumer thread writes its results, alpha and
+// The epilogue of a CTA whose sums are final: each consumer warp writes its results, alpha and
 // bias applied and rounded to T, into an output tile in shared memory (the x stages, free once
 // every consumer's last wgmma is done), then the consumers copy the tile out row by row in 16-byte
 // pieces: out's rows of the CTA are 256 contiguous bytes each. Stored directly, a thread's
 // kBatchRows / 2 results would take as many 2-byte stores, four rows of 16 bytes a warp instruction.
 //
-// Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the four rows that
-// a warp writes at once (2t + c % 2) in different banks.
+// Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the eight rows of
+// a stored matrix (below) in different banks.
 template <int kBatchRows>
 constexpr int kOutputTileRowBytes = kWgmmaWeightRows<kBatchRows> * 2 + 16;
 // The tile lies over the x stages and, past them, over the stages' full mbarriers (used only with
@@ -113,28 +113,39 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
                                                      int64_t column_base, int64_t m_base, uint32_t tile_address,
                                                      uint8_t* tile) {
   static_assert(kOutputTileFits<kBatchRows>, "the tile fits the kernel's shared memory");
+  static_assert(kBatchRows % 16 == 0, "four 8 x 8 matrices a store");
   constexpr int kRowBytes = kOutputTileRowBytes<kBatchRows>;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4;
+  using Column = typename FragmentMmEpilogue<T>::Column;
+  Column terms[2];  // weight rows g and g + 8 of the warp's strip: two output columns
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int64_t column = column_base + warp * kFragmentRows + group + 8 * h;
+    terms[h] = column < epilogue.n ? epilogue.column_of(column) : Column{0.0f, 0.0f};
+  }
+  // The accumulators of batch rows 8j .. 8j + 7 at weight rows 8h .. 8h + 7 of the strip form an
+  // 8 x 8 matrix in mma's fragment layout (lane 4g + t: row g, columns 2t and 2t + 1, that is
+  // acc[4j + 2h] and acc[4j + 2h + 1]); stmatrix .trans stores it transposed, each of its rows a
+  // batch row's 8 output columns (16 bytes, at the address lane 8q + i gives for row i of matrix
+  // q). Four matrices a store, (j, h) = (2jj, 0), (2jj, 1), (2jj + 1, 0), (2jj + 1, 1): a thread's
+  // kBatchRows / 2 results in kBatchRows / 16 stores instead of as many 2-byte ones.
+  const int matrix = lane / 8, matrix_row = lane % 8;
+  const uint32_t lane_address = tile_address + (8 * (matrix / 2) + matrix_row) * kRowBytes +
+                                2 * (warp * kFragmentRows + 8 * (matrix % 2));
   // Every consumer's wgmmas have read their last stage before any thread overwrites one.
   barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
 #pragma unroll
-  for (int h = 0; h < 2; ++h) {  // weight rows g and g + 8 of the warp's strip: two output columns
-    const int tile_column = warp * kFragmentRows + group + 8 * h;
-    const int64_t column = column_base + tile_column;
-    using Column = typename FragmentMmEpilogue<T>::Column;
-    const Column terms = column < epilogue.n ? epilogue.column_of(column) : Column{0.0f, 0.0f};
+  for (int jj = 0; jj < kBatchRows / 16; ++jj) {
+    uint32_t pairs[4];
 #pragma unroll
-    for (int j = 0; j < kBatchRows / 8; ++j) {
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        const int tile_row = 8 * j + 2 * thread_in_group + r;
-        const T value = epilogue.finish(acc[4 * j + 2 * h + r], terms);
-        asm volatile("st.shared.u16 [%0], %1;\n" ::"r"(tile_address + tile_row * kRowBytes +
-                                                         2 * tile_column),
-                     "h"(*reinterpret_cast<const uint16_t*>(&value))
-                     : "memory");
-      }
+    for (int q = 0; q < 4; ++q) {
+      const int j = 2 * jj + q / 2, h = q % 2;
+      pairs[q] = epilogue.finish_pair(acc[4 * j + 2 * h], acc[4 * j + 2 * h + 1], terms[h]);
     }
+    asm volatile("stmatrix.sync.aligned.m8n8.x4.trans.shared.b16 [%0], {%1, %2, %3, %4};\n" ::"r"(
+                     lane_address + jj * 16 * kRowBytes),
+                 "r"(pairs[0]), "r"(pairs[1]), "r"(pairs[2]), "r"(pairs[3])
+                 : "memory");
   }
   barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
 
