@@ -193,13 +193,23 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // one from the slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K =
 // 8192 -> 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of 256 rows 0.658). Only the ratios
 // matter: they pick the tile.
+//
+// A 128-row CTA with a multiprocessor to itself runs a tile in half the time of two sharing one
+// (its wave of one CTA a multiprocessor: the same slope, M = 128, N = 16896: 0.411 us a tile,
+// against 0.829 for two a multiprocessor at M = 256 and 0.650 for the 256-row tile, H100): so a
+// launch of at most one CTA a multiprocessor costs cycles_alone a tile. Charged at the shared
+// cost, the planner passed over the 128-row tile there and gave away 2-20% (M = 96-512 on shapes
+// with 2048-12288 weight rows, NOTES.md). Not so for a last wave after whole ones: charged alone,
+// such plans ran 4-26% slower than the 256-row tile's (6144 x 4096 at M = 768 and 1024, 3072 x
+// 3072 at M = 2048, 12288 x 4096 at M = 448).
 struct WgmmaTileCost {
   int64_t cycles_per_tile;
   int64_t ctas_per_multiprocessor;
+  int64_t cycles_alone;  // a tile of a CTA alone on its multiprocessor
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
   const int64_t cycles = batch_rows == 64 ? 735 : batch_rows == 128 ? 1068 : 830;
-  return WgmmaTileCost{cycles, wgmma_ctas_per_multiprocessor(batch_rows)};
+  return WgmmaTileCost{cycles, wgmma_ctas_per_multiprocessor(batch_rows), batch_rows == 128 ? 518 : cycles};
 }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
@@ -227,9 +237,11 @@ inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
   return 8 * splits * m * columns / kBytesPerCycle + kLaunchCycles;
 }
 
-// The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves.
+// The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves, or one wave of
+// CTAs each alone on its multiprocessor where they number no more than the multiprocessors.
 inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, int multiprocessors) {
   const WgmmaTileCost cost = wgmma_tile_cost(batch_rows);
+  if (ctas <= multiprocessors) return tiles * cost.cycles_alone;
   const int64_t slots = cost.ctas_per_multiprocessor * multiprocessors;
   return (ctas + slots - 1) / slots * tiles * cost.cycles_per_tile;
 }
@@ -371,10 +383,17 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
   return plan;  // the workspace: partial sums where split_sums_by_kernel
 }
 
+// A batch tile is a candidate only where the batch fills more than half of it: the next smaller
+// tile covers the batch at least as well. The cost model does not see the padding rows' work, and
+// took the 128-row tile at M <= 64 where it ran slower (H100, C++ benchmark, 1024 x 4096 in 16 K
+// splits: M = 48 9.33 us against 9.03 for the 64-row tile, M = 17 9.17 against 9.03).
+inline bool batch_tile_candidate(int batch_rows, int64_t m) { return batch_rows == 64 || m > batch_rows / 2; }
+
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   if (m > kMaxMmaSyncBatch) {
     std::pair<FragmentMmPlan, int64_t> best = wgmma_plan(64, m, padded_n, k_tiles, multiprocessors);
     for (const int batch_rows : {128, 256}) {
+      if (!batch_tile_candidate(batch_rows, m)) continue;
       const auto candidate = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
       if (candidate.second < best.second) best = candidate;
     }

@@ -140,6 +140,18 @@ int main() {
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).batch_rows == 128, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(300, 9008, 4, 132).splits == 1, "9000 x 208, M = 300");
   EXPECT(sm90::plan_fragment_mm(4096, 6144, 64, 132).chunks == 2, "6144 x 4096, M = 4096");
+  // A launch of at most one 128-row CTA a multiprocessor, costed at a CTA's time alone (H100:
+  // 6144 x 4096 at M = 256 28.4 us against 30.9 for two K splits of the 256-row tile; 8192 x 8192
+  // at M = 128 in two splits 33.8 against 38.5 in four).
+  const sm90::FragmentMmPlan alone = sm90::plan_fragment_mm(256, 6144, 64, 132);
+  EXPECT(alone.batch_rows == 128 && alone.splits == 1, "6144 x 4096, M = 256: batch tile %d, %ld splits",
+         alone.batch_rows, long(alone.splits));
+  const sm90::FragmentMmPlan two_splits = sm90::plan_fragment_mm(128, 8192, 128, 132);
+  EXPECT(two_splits.batch_rows == 128 && two_splits.splits == 2, "8192 x 8192, M = 128: batch tile %d, %ld splits",
+         two_splits.batch_rows, long(two_splits.splits));
+  // But not a last wave after whole ones: 6144 x 4096 at M = 1024 keeps the 256-row tile (below).
+  // And no batch tile the batch fills half or less of: 1024 x 4096 at M = 48 in the 64-row tile.
+  EXPECT(sm90::plan_fragment_mm(48, 1024, 64, 132).batch_rows == 64, "1024 x 4096, M = 48");
   // The tail does not decide the batch tile: 28672 x 8192 at M = 384 keeps the 128-row tile's one
   // launch.
   const sm90::FragmentMmPlan untailed = sm90::plan_fragment_mm(384, 28672, 128, 132);
