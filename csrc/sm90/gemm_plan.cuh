@@ -198,7 +198,7 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // (its wave of one CTA a multiprocessor: the same slope, M = 128, N = 16896: 0.411 us a tile,
 // against 0.829 for two a multiprocessor at M = 256 and 0.650 for the 256-row tile, H100): so a
 // launch of at most one CTA a multiprocessor costs cycles_alone a tile. Charged at the shared
-// cost, the planner passed over the 128-row tile there and gave away up to 28% (M = 80-640 on
+// cost, the planner passed over the 128-row tile there and gave away up to 28% (M = 80-2048 on
 // shapes of 1024-14336 weight rows, NOTES.md). Not so for a last wave after whole ones: charged
 // alone, such plans ran 4-26% slower than the 256-row tile's (6144 x 4096 at M = 768 and 1024,
 // 3072 x 3072 at M = 2048, 12288 x 4096 at M = 448).
