@@ -113,12 +113,11 @@ def kernel_resources(module: str) -> dict[str, dict[str, int]]:
     }
 
 
-def test_hopper_gemm_kernels_keep_the_occupancy_the_planner_counts_on():
-    """The Hopper GEMM's plans assume two 128-row wgmma CTAs of 288 threads a multiprocessor
-    (csrc/sm90/x_stages.cuh, wgmma_ctas_per_multiprocessor), so at most 112 registers a thread, and
-    no kernel that spills. A code change that costs registers there leaves one such CTA a
-    multiprocessor instead of two, and slows that tile without failing any other test: it fails
-    here, without a GPU."""
+def test_hopper_gemm_kernels_do_not_spill():
+    """No Hopper GEMM kernel spills to local memory. The 256-row wgmma kernel keeps its 128
+    accumulators a thread within the 168 registers its nine warps allow (three of them share one
+    scheduler's 16K), where a spill in the main loop costs every K tile; a code change that adds
+    registers there spills without failing any other test: it fails here, without a GPU."""
     if "_C_sm90" not in _build.manifest()["modules"]:
         pytest.skip("this build has no nvfp4._C_sm90")
     gemms = {
@@ -126,12 +125,9 @@ def test_hopper_gemm_kernels_keep_the_occupancy_the_planner_counts_on():
         for name, usage in kernel_resources("_C_sm90").items()
         if "fragment_wgmma_kernel" in name or "fragment_mm_split_kernel" in name
     }
-    assert gemms, "no GEMM kernel in nvfp4._C_sm90"
+    assert len([name for name in gemms if "fragment_wgmma_kernel" in name]) == 6, sorted(gemms)  # 3 tiles x 2 types
     for name, usage in gemms.items():
         assert usage["LOCAL"] == 0 and usage["STACK"] == 0, f"{name} spills: {usage}"
-    wide = {name: usage["REG"] for name, usage in gemms.items() if re.search(r"fragment_wgmma_kernelI\w+Li128E", name)}
-    assert len(wide) == 2, f"the 128-row wgmma kernel, bf16 and fp16: {sorted(wide)}"
-    assert all(registers <= 112 for registers in wide.values()), wide
 
 
 @pytest.mark.parametrize(

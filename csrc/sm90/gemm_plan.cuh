@@ -183,33 +183,36 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
   }
 }
 
-// What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs of a batch
-// tile share a multiprocessor. The 64-row tile when it had two CTAs of 128 weight rows a
-// multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256
-// rows (one a multiprocessor) 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64,
-// 33792 x 8192: 89.5 -> 84.0 us); the 256-row tile in proportion to the old 128-row one from
-// their times per tile on an H100 (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70
-// us); the 128-row tile with the TMA producer (two a multiprocessor) in proportion to the 256-row
-// one from the slope of one full wave's time over K on an H100 (bench_fragment_mm --splits=1, K =
-// 8192 -> 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of 256 rows 0.658). Only the ratios
-// matter: they pick the tile.
+// What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs a
+// multiprocessor the planner counts in a wave. The 64-row tile when it had two CTAs of 128 weight
+// rows a multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256
+// rows 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64, 33792 x 8192: 89.5 -> 84.0
+// us); the 256-row tile in proportion to the old 128-row one from their times per tile on an H100
+// (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row tile with the TMA
+// producer in proportion to the 256-row one from the slope of one launch's time over K on an H100
+// (bench_fragment_mm --splits=1, K = 8192 -> 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of
+// 256 rows 0.658). Only the ratios matter: they pick the tile.
 //
-// A 128-row CTA with a multiprocessor to itself runs a tile in half the time of two sharing one
-// (its wave of one CTA a multiprocessor: the same slope, M = 128, N = 16896: 0.411 us a tile,
-// against 0.829 for two a multiprocessor at M = 256 and 0.650 for the 256-row tile, H100): so a
-// launch of at most one CTA a multiprocessor costs cycles_alone a tile. Charged at the shared
+// Every tile runs one CTA a multiprocessor (x_stages.cuh), but the planner counts the 128-row
+// tile's waves as two CTAs a multiprocessor at 1068 cycles a tile, the cost measured over 264 CTAs
+// (two waves of 132 as they run). A launch of at most one CTA a multiprocessor runs a tile in half
+// that time (the same slope, M = 128, N = 16896: 0.411 us a tile, against 0.829 for 264 CTAs at M =
+// 256 and 0.650 for the 256-row tile, H100): it costs cycles_alone a tile. Charged at the pair's
 // cost, the planner passed over the 128-row tile there and gave away up to 28% (M = 80-2048 on
 // shapes of 1024-14336 weight rows, NOTES.md). Not so for a last wave after whole ones: charged
 // alone, such plans ran 4-26% slower than the 256-row tile's (6144 x 4096 at M = 768 and 1024,
-// 3072 x 3072 at M = 2048, 12288 x 4096 at M = 448).
+// 3072 x 3072 at M = 2048, 12288 x 4096 at M = 448). Counting every wave as it runs (one CTA a
+// multiprocessor, 518 a tile) and choosing the tile among the plans with their tails changed 20
+// plans of a host grid of 325 (13 shapes, M = 24-8192): 14 ran 5-36% faster, 6 ran 3.5-15% slower,
+// 6144 x 4096 at M = 1024 among them (NOTES.md, the rows after row 38); not taken.
 struct WgmmaTileCost {
   int64_t cycles_per_tile;
-  int64_t ctas_per_multiprocessor;
-  int64_t cycles_alone;  // a tile of a CTA alone on its multiprocessor
+  int64_t wave_ctas_per_multiprocessor;  // CTAs a multiprocessor in one of the planner's waves
+  int64_t cycles_alone;                  // a tile of a CTA alone on its multiprocessor
 };
 constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
   const int64_t cycles = batch_rows == 64 ? 735 : batch_rows == 128 ? 1068 : 830;
-  return WgmmaTileCost{cycles, wgmma_ctas_per_multiprocessor(batch_rows), batch_rows == 128 ? 518 : cycles};
+  return WgmmaTileCost{cycles, batch_rows == 128 ? 2 : 1, batch_rows == 128 ? 518 : cycles};
 }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
@@ -242,7 +245,7 @@ inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
 inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, int multiprocessors) {
   const WgmmaTileCost cost = wgmma_tile_cost(batch_rows);
   if (ctas <= multiprocessors) return tiles * cost.cycles_alone;
-  const int64_t slots = cost.ctas_per_multiprocessor * multiprocessors;
+  const int64_t slots = cost.wave_ctas_per_multiprocessor * multiprocessors;
   return (ctas + slots - 1) / slots * tiles * cost.cycles_per_tile;
 }
 
@@ -280,7 +283,7 @@ inline int64_t head_columns(const FragmentMmPlan& plan) {
 // ordering (kMinOverlapBatchBlocks batch tiles or more) keep their chunks instead. Returns false,
 // leaving the plan as it was, where there is no such tail.
 inline bool set_tail(FragmentMmPlan& plan, int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
-  const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+  const int64_t slots = wgmma_tile_cost(plan.batch_rows).wave_ctas_per_multiprocessor * multiprocessors;
   const int64_t ctas = plan.m_blocks * plan.strip_blocks;
   if (plan.splits != 1 || plan.m_blocks >= kMinOverlapBatchBlocks || ctas <= slots) return false;
   const int64_t head_blocks = (ctas - 1) / slots * slots / plan.m_blocks;  // in whole waves
@@ -302,7 +305,7 @@ inline int64_t chunk_batch_blocks(int64_t m_blocks, int64_t chunks) { return (m_
 // than the whole call's: a chunk's last wave is partly idle (6144 x 4096 at M = 4096: four chunks
 // of 1.45 waves ran 0.71x of cuBLAS where one call of 5.8 waves ran 0.84x).
 inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
-  const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+  const int64_t slots = wgmma_tile_cost(plan.batch_rows).wave_ctas_per_multiprocessor * multiprocessors;
   const auto waves = [&](int64_t chunks) {
     const int64_t chunk_blocks = chunk_batch_blocks(plan.m_blocks, chunks);
     int64_t total = 0;

@@ -4,8 +4,7 @@
 //
 // - For 128- and 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K
 //   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
-//   filled with zeros by the copy. Its few threads leave room for two 128-row CTAs a
-//   multiprocessor (wgmma_ctas_per_multiprocessor).
+//   filled with zeros by the copy.
 // - For 64-row tiles it is a warpgroup that orders x itself, storing it in step order (4-byte
 //   stores), from a staging ring that TMA fills in x's own order: an ordering pass before the
 //   multiply costs at M = 64 about what it gains (benchmarks/NOTES.md, v28), and the staging ring
@@ -44,14 +43,12 @@ constexpr int kXStages = 4;
 // Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
 // asks too), and the CTA's threads with it.
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
-// CTAs of a batch tile a multiprocessor holds (registers and shared memory, as ptxas allocates
-// them): one of the 64-row tile (74 registers, 640 threads, 105 KB) and of the 256-row one, two of
-// the 128-row one (108 registers, 288 threads, 86 KB) by the multiprocessor's 64K registers. Not yet
-// settled on hardware: its four schedulers have 16K registers each, and two CTAs of nine warps put
-// five on one of them (17920 registers), which may hold the second CTA back (benchmarks/NOTES.md,
-// end). Not forced by __launch_bounds__: asking for two 128-row CTAs made ptxas cap the registers at
-// 96 and serialize the wgmmas.
-constexpr int wgmma_ctas_per_multiprocessor(int batch_rows) { return batch_rows == 128 ? 2 : 1; }
+// One CTA of any batch tile runs on a multiprocessor at a time (H100, %smid stamps of every CTA:
+// benchmarks/NOTES.md, the rows after row 38): the 64- and 256-row tiles by their registers and
+// shared memory, the 128-row tile (108 registers, 288 threads, 86 KB) by its schedulers' register
+// files: a multiprocessor's 64K registers are four files of 16K, one a scheduler, and two CTAs of
+// nine warps would put five warps (17920 registers) on one of them. An eight-warp 128-row CTA (the
+// TMA copies issued by a consumer thread) ran two a multiprocessor and was no faster.
 template <int kBatchRows>
 constexpr bool kXByTma = x_by_tma(kBatchRows);
 // The staging producer's warps (the TMA producer is one warp).

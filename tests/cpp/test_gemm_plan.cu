@@ -80,7 +80,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
     if (plan.tail_strip_blocks > 0) {
       // A split tail: after whole waves of the head's CTAs, the rest of the strip blocks in one
       // wave of split CTAs, with partial sums for those columns only.
-      const int64_t slots = wgmma_tile_cost(plan.batch_rows).ctas_per_multiprocessor * multiprocessors;
+      const int64_t slots = wgmma_tile_cost(plan.batch_rows).wave_ctas_per_multiprocessor * multiprocessors;
       const int64_t head_ctas = (plan.strip_blocks - plan.tail_strip_blocks) * plan.m_blocks;
       EXPECT(plan.splits == 1 && plan.chunks == 1 && plan.tail_strip_blocks < plan.strip_blocks, CASE);
       EXPECT(head_ctas > 0 && plan.m_blocks * plan.strip_blocks > slots, CASE);
