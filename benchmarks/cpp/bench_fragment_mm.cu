@@ -241,7 +241,8 @@ bool run(const Options& options, Result& result) {
     if (!weights.make(device_weight, weight.size(), device_scale, weight_scale.size())) return false;
     auto launch = [&](cudaStream_t stream) {
       if (options.x_order_only) {
-        return nvfp4::sm90::launch_x_step_order(device_x, m, k, k_tiles, workspace, multiprocessors, stream);
+        return nvfp4::sm90::launch_x_step_order(device_x, m, nvfp4::sm90::x_steps_rows(m, plan.batch_rows), k,
+                                                k_tiles, workspace, multiprocessors, stream);
       }
       const uint8_t* codes = weights.next_codes();
       return launch_with(codes, weights.scales_of(codes), stream);

@@ -127,7 +127,8 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
   const int64_t row_values = params.k_tiles * kFragmentK;  // of x_steps
   if (plan.chunks == 1) {
     const cudaError_t ordered =
-        launch_x_step_order(x, params.m, params.k, params.k_tiles, x_steps, multiprocessors, stream);
+        launch_x_step_order(x, params.m, x_steps_rows(params.m, kBatchRows), params.k, params.k_tiles, x_steps,
+                            multiprocessors, stream);
     if (ordered != cudaSuccess) return ordered;
     return launch_wgmma_parts<T, kBatchRows>(x_steps, plan, params, epilogue, stream);
   }
@@ -143,8 +144,8 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
   if (status == cudaSuccess) status = cudaStreamWaitEvent(overlap->side, overlap->forked, 0);
   for (int64_t c = 0; c < plan.chunks && status == cudaSuccess; ++c) {
     const auto [first, rows] = rows_of(c);
-    status = launch_x_step_order(x + first * params.k, rows, params.k, params.k_tiles, x_steps + first * row_values,
-                                 multiprocessors, overlap->side);
+    status = launch_x_step_order(x + first * params.k, rows, x_steps_rows(rows, kBatchRows), params.k,
+                                 params.k_tiles, x_steps + first * row_values, multiprocessors, overlap->side);
     if (status == cudaSuccess) status = cudaEventRecord(overlap->ordered[c], overlap->side);
   }
   for (int64_t c = 0; c < plan.chunks && status == cudaSuccess; ++c) {

@@ -289,9 +289,9 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
   }
   CUtensorMap x_map{};
   if constexpr (kXByTma<kBatchRows>) {
-    const int64_t columns = params.k_tiles * kFragmentK;  // x in step order: whole tiles
-    if (const cudaError_t status =
-            make_x_tensor_map<T>(&x_map, x_steps, params.m, columns, columns * int64_t{sizeof(T)}, kBatchRows);
+    const int64_t columns = params.k_tiles * kFragmentK;  // x in step order: whole tiles, whole batch tiles
+    if (const cudaError_t status = make_x_tensor_map<T>(&x_map, x_steps, x_steps_rows(params.m, kBatchRows), columns,
+                                                        columns * int64_t{sizeof(T)}, kBatchRows);
         status != cudaSuccess) {
       return status;
     }

@@ -35,7 +35,8 @@ struct FragmentMmPlan {
   int64_t tail_strip_blocks;
   int64_t tail_splits;
   int64_t tail_tiles_per_split;
-  int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [m, k_tiles * 64] 16-bit values
+  int64_t x_steps_bytes;     // wgmma reading x by TMA: x in step order, [x_steps_rows(m, batch_rows),
+                             // k_tiles * 64] 16-bit values
   int64_t chunks;            // wgmma reading x by TMA: pieces of M, each one's ordering overlapping the
                              // previous one's multiply (1: no overlap)
   int64_t partial_floats;    // the partial sums [splits, m, padded_n] that fragment_mm_epilogue_kernel
@@ -337,7 +338,7 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
     const int64_t cycles = wgmma_cycles(plan, m, padded_n, multiprocessors);
     if (best.second < 0 || cycles < best.second) best = {plan, cycles};
   }
-  best.first.x_steps_bytes = x_by_tma(batch_rows) ? m * k_tiles * kFragmentK * 2 : 0;
+  best.first.x_steps_bytes = x_by_tma(batch_rows) ? x_steps_rows(m, batch_rows) * k_tiles * kFragmentK * 2 : 0;
   best.first.chunks = x_by_tma(batch_rows) && best.first.splits == 1 && best.first.m_blocks >= kMinOverlapBatchBlocks
                           ? overlap_chunks(best.first, multiprocessors)
                           : 1;

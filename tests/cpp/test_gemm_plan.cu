@@ -76,7 +76,9 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
       EXPECT((plan.chunks - 1) * chunk_batch_blocks(plan.m_blocks, plan.chunks) < plan.m_blocks, CASE);
     }
     EXPECT(plan.strip_blocks * wgmma_weight_rows(plan.batch_rows) >= padded_n, CASE);
-    EXPECT(plan.x_steps_bytes == (x_by_tma(plan.batch_rows) ? m * k_tiles * kFragmentK * 2 : 0), CASE);
+    EXPECT(plan.x_steps_bytes ==
+               (x_by_tma(plan.batch_rows) ? round_up(m, int64_t{plan.batch_rows}) * k_tiles * kFragmentK * 2 : 0),
+           CASE);
     if (plan.tail_strip_blocks > 0) {
       // A split tail: after whole waves of the head's CTAs, the rest of the strip blocks in one
       // wave of split CTAs, with partial sums for those columns only.
