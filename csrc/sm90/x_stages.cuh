@@ -45,7 +45,7 @@ constexpr int kXStages = 4;
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
 // The rows of x in step order (x_step_order_kernel.cuh) that the TMA producer's tensor map
 // declares: whole batch tiles, those past m zeros, so that no box reaches past them. Boxes that
-// did (the last batch tile where m is not a multiple of it) made the call 12-27% slower at M=320,
+// did (the last batch tile where m is not a multiple of it) made the call 14-37% slower at M=320,
 // whose second 256-row tile holds 64 rows of x (benchmarks/NOTES.md, row 39).
 inline int64_t x_steps_rows(int64_t m, int batch_rows) { return round_up(m, int64_t{batch_rows}); }
 // One CTA of any batch tile runs on a multiprocessor at a time (H100, %smid stamps of every CTA:
