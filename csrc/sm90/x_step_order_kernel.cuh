@@ -5,7 +5,7 @@
 // kernel writes each tile of x with its columns in that order: position 16s + 8h + 2t + c holds
 // column 16t + 4s + 2h + c. Counted in 4-byte pairs, the 16-byte chunk q = 2s + h of a tile holds
 // the pairs q, q + 8, q + 16, q + 24. Columns past K are written as zeros up to the last whole
-// tile, and rows past m up to `rows` (whole batch tiles: gemm_plan.cuh's x_steps_rows), so the
+// tile, and rows past m up to `rows` (whole batch tiles: x_stages.cuh's x_steps_rows), so the
 // GEMM reads x_steps [rows, k_tiles * 64] without bounds.
 #pragma once
 
@@ -32,7 +32,7 @@ __global__ void x_step_order_kernel(const uint32_t* __restrict__ x, int64_t m, i
     const int64_t row = index / (k_tiles * kXRowChunks), chunk = index % (k_tiles * kXRowChunks);
     const int64_t tile_pair = chunk / kXRowChunks * (kFragmentK / 2);
     const uint32_t* source = x + row * row_pairs;
-    const int64_t pairs_in_row = row < m ? row_pairs : 0;
+    const int64_t pairs_in_row = row < m ? row_pairs : 0;  // rows past m are written as zeros
     uint32_t words[4];
 #pragma unroll
     for (int t = 0; t < 4; ++t) {
