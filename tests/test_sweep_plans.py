@@ -32,14 +32,16 @@ def sweep_plans():
 # count clamped to 4, as the real benchmark clamps to what K allows; more splits run faster.
 FAKE_BENCH = """#!{python}
 import sys
-options = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:])
+checked = "--no_check" not in sys.argv
+options = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:] if arg != "--no_check")
 if "m" in options and int(options["m"]) == 0:
     print("bench_fragment_mm: no CUDA GPU here. Nothing to run.")
     sys.exit(0)
 rows = options.get("batch_rows", "64")
 splits = min(int(options.get("splits", "1")), 4)
 print(f"  Plan: wgmma, batch tile {{rows}}, {{splits}} K splits")
-print("  Disposition: Passed (relative error 1.6e-03 on rows across the batch)")
+print("  Disposition: Passed (relative error 1.6e-03 on rows across the batch)" if checked
+      else "  Disposition: Not checked (--no_check)")
 print(f"  Avg runtime: {{100.0 / splits + int(rows) / 64:.2f}} us")
 """
 
@@ -62,8 +64,14 @@ def test_a_run_is_parsed(sweep_plans):
     run = sweep_plans.parse_run(["--splits=6"], output)
     assert run.plan == "split-K mma.sync, batch tile 16, 6 K splits, x through a TMA ring"
     assert run.runtime_us == pytest.approx(22.66) and run.passed
+    assert run.checked
     failed = sweep_plans.parse_run([], "  Plan: wgmma, batch tile 64, 1 K splits\n  Disposition: Failed (...)\n")
-    assert failed.runtime_us is None and not failed.passed
+    assert failed.runtime_us is None and failed.checked and not failed.passed
+    unchecked = sweep_plans.parse_run(
+        [],
+        "  Plan: wgmma, batch tile 64, 1 K splits\n  Disposition: Not checked (--no_check)\n  Avg runtime: 9.50 us\n",
+    )
+    assert unchecked.runtime_us == pytest.approx(9.5) and not unchecked.checked
 
 
 def test_small_batches_also_try_the_split_k_kernel(sweep_plans):
@@ -81,6 +89,14 @@ def test_the_sweep_times_each_plan_once_and_finds_the_fastest(sweep_plans, fake_
     assert result["plan"]["plan"] == "wgmma, batch tile 64, 1 K splits"
     assert result["best"]["plan"] == "wgmma, batch tile 64, 4 K splits"
     assert result["best"]["runtime_us"] == pytest.approx(26.0)
+
+
+def test_a_sweep_without_the_cpu_check_times_the_same_runs(sweep_plans, fake_binary: Path):
+    checked = sweep_plans.sweep(fake_binary, 64, 4096, 4096, iterations=1)
+    unchecked = sweep_plans.sweep(fake_binary, 64, 4096, 4096, iterations=1, check=False)
+    assert [run["plan"] for run in unchecked["runs"]] == [run["plan"] for run in checked["runs"]]
+    assert not any(run["checked"] for run in unchecked["runs"]) and all(run["checked"] for run in checked["runs"])
+    assert unchecked["best"]["runtime_us"] == pytest.approx(checked["best"]["runtime_us"])
 
 
 def test_a_benchmark_that_runs_nothing_stops_the_sweep(sweep_plans, fake_binary: Path):
