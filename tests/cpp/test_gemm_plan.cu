@@ -130,8 +130,8 @@ int main() {
   // Chunks that keep the waves of one call: 8192 x 8192 at M = 4096 in four (2 waves each of 132
   // multiprocessors' CTAs), 6144 x 4096 in two (four would round 1.45 waves up to 2 four times).
   EXPECT(sm90::plan_fragment_mm(4096, 8192, 128, 132).chunks == 4, "8192 x 8192, M = 4096");
-  // The 128-row tile, two CTAs a multiprocessor, where its 224 CTAs are one wave (H100: 104 us
-  // against 185 for the one-a-multiprocessor 128-row tile it replaced); at M = 256 the 256-row tile.
+  // The 128-row tile at M = 128 on 28672 x 8192 (224 CTAs; H100: 104 us against 185 for the
+  // earlier 128-row tile, which had a producer warpgroup); at M = 256 the 256-row tile.
   EXPECT(sm90::plan_fragment_mm(128, 28672, 128, 132).batch_rows == 128, "28672 x 8192, M = 128");
   EXPECT(sm90::plan_fragment_mm(256, 8192, 128, 132).batch_rows == 256, "8192 x 8192, M = 256");
   // The shapes of test_sm90_gemm.py's test_wgmma_128_row_tile.
