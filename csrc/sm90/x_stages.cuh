@@ -4,7 +4,7 @@
 //
 // - For 128- and 256-row batch tiles the producer is one warp that has TMA copy each 64-wide K
 //   tile from x in step order (x_step_order_kernel.cuh): one instruction a tile, rows past M
-//   filled with zeros by the copy.
+//   zeros in that copy of x, up to a whole batch tile (x_steps_rows).
 // - For 64-row tiles it is a warpgroup that orders x itself, storing it in step order (4-byte
 //   stores), from a staging ring that TMA fills in x's own order: an ordering pass before the
 //   multiply costs at M = 64 about what it gains (benchmarks/NOTES.md, v28), and the staging ring
@@ -43,21 +43,21 @@ constexpr int kXStages = 4;
 // Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
 // asks too), and the CTA's threads with it.
 constexpr bool x_by_tma(int batch_rows) { return batch_rows >= 128; }
+template <int kBatchRows>
+constexpr bool kXByTma = x_by_tma(kBatchRows);
 // The rows of x in step order (x_step_order_kernel.cuh) that the TMA producer's tensor map
 // declares: whole batch tiles, those past m zeros, so that no box reaches past them. Boxes that
 // did (the last batch tile where m is not a multiple of it) made the call 14-37% slower at M=320,
 // whose second 256-row tile holds 64 rows of x (benchmarks/NOTES.md, row 39).
 inline int64_t x_steps_rows(int64_t m, int batch_rows) { return round_up(m, int64_t{batch_rows}); }
+// The staging producer's warps (the TMA producer is one warp).
+constexpr int kProducerWarps = 4;
 // One CTA of any batch tile runs on a multiprocessor at a time (H100, %smid stamps of every CTA:
 // benchmarks/NOTES.md, the rows after row 38): the 64- and 256-row tiles by their registers and
 // shared memory, the 128-row tile (108 registers, 288 threads, 86 KB) by its schedulers' register
 // files: a multiprocessor's 64K registers are four files of 16K, one a scheduler, and two CTAs of
 // nine warps would put five warps (17920 registers) on one of them. An eight-warp 128-row CTA (the
 // TMA copies issued by a consumer thread) ran two a multiprocessor and was no faster.
-template <int kBatchRows>
-constexpr bool kXByTma = x_by_tma(kBatchRows);
-// The staging producer's warps (the TMA producer is one warp).
-constexpr int kProducerWarps = 4;
 template <int kBatchRows>
 constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + 32 * (kXByTma<kBatchRows> ? 1 : kProducerWarps);
 
