@@ -184,37 +184,23 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
   }
 }
 
-// What one wave of wgmma CTAs costs per 64-wide K tile, in cycles, and how many CTAs a
-// multiprocessor the planner counts in a wave. The 64-row tile when it had two CTAs of 128 weight
-// rows a multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256
-// rows 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64, 33792 x 8192: 89.5 -> 84.0
-// us); the 256-row tile in proportion to the old 128-row one from their times per tile on an H100
-// (one wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row tile with the TMA
-// producer in proportion to the 256-row one from the slope of one launch's time over K on an H100
-// (bench_fragment_mm --splits=1, K = 8192 -> 16384: 264 CTAs of 128 rows 0.847 us a tile, 132 of
-// 256 rows 0.658). Only the ratios matter: they pick the tile.
+// What a wgmma CTA costs per 64-wide K tile, in cycles, at one CTA a multiprocessor, as every
+// tile runs (x_stages.cuh). The 64-row tile when it had two CTAs of 128 weight rows a
+// multiprocessor measured 783 on an H200 (M = 4096, N = K = 8192), and its present CTA of 256 rows
+// 6% less a wave on an H100 (bench_fragment_mm --splits=1, M = 64, 33792 x 8192: 89.5 -> 84.0 us);
+// the 256-row tile in proportion to the old 128-row one from their times per tile on an H100 (one
+// wave each: M = 512 and 256, N = K = 8192, 0.85 and 0.70 us); the 128-row tile in proportion to
+// the 256-row one from the slope of one launch's time over K on an H100 (bench_fragment_mm
+// --splits=1, M = 128, N = 16896: 0.411 us a tile against 0.650; over two waves, 264 CTAs of 128
+// rows at M = 256, 0.829 us a tile, the same rate). Only the ratios matter: they pick the tile.
 //
-// Every tile runs one CTA a multiprocessor (x_stages.cuh), but the planner counts the 128-row
-// tile's waves as two CTAs a multiprocessor at 1068 cycles a tile, the cost measured over 264 CTAs
-// (two waves of 132 as they run). A launch of at most one CTA a multiprocessor runs a tile in half
-// that time (the same slope, M = 128, N = 16896: 0.411 us a tile, against 0.829 for 264 CTAs at M =
-// 256 and 0.650 for the 256-row tile, H100): it costs cycles_alone a tile. Charged at the pair's
-// cost, the planner passed over the 128-row tile there and gave away up to 28% (M = 80-2048 on
-// shapes of 1024-14336 weight rows, NOTES.md). Not so for a last wave after whole ones: charged
-// alone, such plans ran 4-26% slower than the 256-row tile's (6144 x 4096 at M = 768 and 1024,
-// 3072 x 3072 at M = 2048, 12288 x 4096 at M = 448). Counting every wave as it runs (one CTA a
-// multiprocessor, 518 a tile) and choosing the tile among the plans with their tails changed 20
-// plans of a host grid of 325 (13 shapes, M = 24-8192): 14 ran 5-36% faster, 6 ran 3.5-15% slower,
-// 6144 x 4096 at M = 1024 among them (NOTES.md, the rows after row 38); not taken.
-struct WgmmaTileCost {
-  int64_t cycles_per_tile;
-  int64_t wave_ctas_per_multiprocessor;  // CTAs a multiprocessor in one of the planner's waves
-  int64_t cycles_alone;                  // a tile of a CTA alone on its multiprocessor
-};
-constexpr WgmmaTileCost wgmma_tile_cost(int batch_rows) {
-  const int64_t cycles = batch_rows == 64 ? 735 : batch_rows == 128 ? 1068 : 830;
-  return WgmmaTileCost{cycles, batch_rows == 128 ? 2 : 1, batch_rows == 128 ? 518 : cycles};
-}
+// The planner once counted the 128-row tile's waves in pairs at twice this cost (two CTAs a
+// multiprocessor, which the tile never had) and charged a wave's fixed cost (kWaveInterceptCycles)
+// to split tails only. Counting waves as they run, each with that fixed cost, and choosing the
+// tile among the plans with their tails moved 27 of the 325 plans of a host grid (13 shapes, M =
+// 24-8192), none on the benchmark grid: of the 20 measured, 18 ran 1-25% faster, one as fast, one
+// 0.5% slower (benchmarks/NOTES.md, row 40).
+constexpr int64_t wgmma_tile_cycles(int batch_rows) { return batch_rows == 64 ? 735 : batch_rows == 128 ? 518 : 830; }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
 // shapes). H100, bench_fragment_mm: M = 4096, 8192 x 28672 2855 -> 2752 us, 8192 x 8192 836 -> 823;
@@ -227,9 +213,11 @@ constexpr int64_t kMaxWgmmaSplits = 16;
 // The cycles of a kernel launch and its tail beyond its waves' work (the reduction kernel's).
 constexpr int64_t kLaunchCycles = 3000;
 // What a wave of wgmma CTAs costs beyond its K tiles: the intercept of one full wave's time over K
-// (H100: ~5 us for the 256-row tile, NOTES.md). Charged to a split tail's launch: without it the
-// planner gave a tail to short K, where it ran slower (H100, C++ benchmark, M = 100, 38400 x 1040:
-// 28.99 us without, 31.09 with a tail of 4 splits of 5 tiles).
+// (H100: ~5 us for the 256-row tile, NOTES.md). Charged to every wave: charged to split tails
+// alone, the planner gave a tail to short K, where it ran slower (H100, C++ benchmark, M = 100,
+// 38400 x 1040: 28.99 us without, 31.09 with a tail of 4 splits of 5 tiles), and split K where
+// fewer, longer waves ran faster (6144 x 8192 at M = 256: 5 splits 55.2 us, 2 splits 50.2; at M =
+// 448 4 splits 95.3, 1 82.6; 5120 x 5120 at M = 512 3 splits 57.3, 1 54.4).
 constexpr int64_t kWaveInterceptCycles = 9000;
 // What summing `splits` K splits of m x columns outputs costs beyond the multiply: the partial sums
 // (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at ~1.7 GHz. Against
@@ -241,13 +229,11 @@ inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
   return 8 * splits * m * columns / kBytesPerCycle + kLaunchCycles;
 }
 
-// The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves, or one wave of
-// CTAs each alone on its multiprocessor where they number no more than the multiprocessors.
+// The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves of one CTA a
+// multiprocessor.
 inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, int multiprocessors) {
-  const WgmmaTileCost cost = wgmma_tile_cost(batch_rows);
-  if (ctas <= multiprocessors) return tiles * cost.cycles_alone;
-  const int64_t slots = cost.wave_ctas_per_multiprocessor * multiprocessors;
-  return (ctas + slots - 1) / slots * tiles * cost.cycles_per_tile;
+  const int64_t waves = (ctas + multiprocessors - 1) / multiprocessors;
+  return waves * (tiles * wgmma_tile_cycles(batch_rows) + kWaveInterceptCycles);
 }
 
 // The estimated cycles of one wgmma plan: whole waves, plus the split sums when K is split, or the
@@ -261,7 +247,6 @@ inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padde
   if (plan.tail_strip_blocks > 0) {
     cycles += wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
                                  plan.tail_tiles_per_split, multiprocessors) +
-              kWaveInterceptCycles +
               split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * wgmma_weight_rows(plan.batch_rows));
   }
   return cycles;
@@ -284,7 +269,7 @@ inline int64_t head_columns(const FragmentMmPlan& plan) {
 // ordering (kMinOverlapBatchBlocks batch tiles or more) keep their chunks instead. Returns false,
 // leaving the plan as it was, where there is no such tail.
 inline bool set_tail(FragmentMmPlan& plan, int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
-  const int64_t slots = wgmma_tile_cost(plan.batch_rows).wave_ctas_per_multiprocessor * multiprocessors;
+  const int64_t slots = multiprocessors;  // one CTA a multiprocessor
   const int64_t ctas = plan.m_blocks * plan.strip_blocks;
   if (plan.splits != 1 || plan.m_blocks >= kMinOverlapBatchBlocks || ctas <= slots) return false;
   const int64_t head_blocks = (ctas - 1) / slots * slots / plan.m_blocks;  // in whole waves
@@ -306,7 +291,7 @@ inline int64_t chunk_batch_blocks(int64_t m_blocks, int64_t chunks) { return (m_
 // than the whole call's: a chunk's last wave is partly idle (6144 x 4096 at M = 4096: four chunks
 // of 1.45 waves ran 0.71x of cuBLAS where one call of 5.8 waves ran 0.84x).
 inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
-  const int64_t slots = wgmma_tile_cost(plan.batch_rows).wave_ctas_per_multiprocessor * multiprocessors;
+  const int64_t slots = multiprocessors;  // one CTA a multiprocessor
   const auto waves = [&](int64_t chunks) {
     const int64_t chunk_blocks = chunk_batch_blocks(plan.m_blocks, chunks);
     int64_t total = 0;
@@ -346,10 +331,7 @@ inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, 
 }
 
 // A wgmma plan (wgmma_plan's, estimated at `cycles`) with its last wave run as a split tail where
-// that is estimated to be cheaper (set_tail). The tail refines the plan of a batch tile chosen
-// without one: where the tail's estimate alone would have tipped the choice of tile, it ran slower
-// (H100, C++ benchmark, 28672 x 8192 at M = 320 / 384: the 256-row tile and a tail 378 / 360 us,
-// the 128-row tile without 345 / 341).
+// that is estimated to be cheaper (set_tail).
 inline FragmentMmPlan with_tail(const FragmentMmPlan& plan, int64_t cycles, int64_t m, int64_t padded_n,
                                 int64_t k_tiles, int multiprocessors) {
   FragmentMmPlan tail = plan;
@@ -395,13 +377,21 @@ inline bool batch_tile_candidate(int batch_rows, int64_t m) { return batch_rows 
 
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   if (m > kMaxMmaSyncBatch) {
-    std::pair<FragmentMmPlan, int64_t> best = wgmma_plan(64, m, padded_n, k_tiles, multiprocessors);
+    // Each batch tile's best plan with its tail, if one pays, and the cheapest of those: a tile
+    // whose last wave a tail shortens can beat one that fills its waves (H100, C++ benchmark, 28672
+    // x 8192 at M = 320: the 128-row tile 320.5 us, with a tail 288.9).
+    const auto with_its_tail = [&](int batch_rows) {
+      const auto [plan, cycles] = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+      const FragmentMmPlan tailed = with_tail(plan, cycles, m, padded_n, k_tiles, multiprocessors);
+      return std::pair<FragmentMmPlan, int64_t>{tailed, wgmma_cycles(tailed, m, padded_n, multiprocessors)};
+    };
+    std::pair<FragmentMmPlan, int64_t> best = with_its_tail(64);
     for (const int batch_rows : {128, 256}) {
       if (!batch_tile_candidate(batch_rows, m)) continue;
-      const auto candidate = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+      const auto candidate = with_its_tail(batch_rows);
       if (candidate.second < best.second) best = candidate;
     }
-    return with_tail(best.first, best.second, m, padded_n, k_tiles, multiprocessors);
+    return best.first;
   }
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
 }
