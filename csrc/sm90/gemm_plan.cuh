@@ -198,8 +198,9 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // multiprocessor, which the tile never had) and charged a wave's fixed cost (kWaveInterceptCycles)
 // to split tails only. Counting waves as they run, each with that fixed cost, and choosing the
 // tile among the plans with their tails moved 27 of the 325 plans of a host grid (13 shapes, M =
-// 24-8192), none on the benchmark grid: of the 20 measured, 18 ran 1-25% faster, one as fast, one
-// 0.5% slower (benchmarks/NOTES.md, row 40).
+// 24-8192), none on the benchmark grid, and the 64-row tile's splits at M = 17-64 on some shapes:
+// of 36 measured, 30 ran 1-25% faster, four within 0.5%, two 2-3% slower (6144 x 8192 at M = 80 and
+// 96: 2 K splits, one short wave, where 5 filled two; benchmarks/NOTES.md, row 40).
 constexpr int64_t wgmma_tile_cycles(int batch_rows) { return batch_rows == 64 ? 735 : batch_rows == 128 ? 518 : 830; }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
