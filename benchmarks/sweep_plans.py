@@ -5,7 +5,8 @@ For each batch size M and weight shape N x K, this script times the plan that
 chosen instead:
 
 - the split-K kernel with 8 or 16 batch rows a warp (only for small batches), and
-- the wgmma kernel with batch tiles of 64, 128 and 256 rows,
+- the wgmma kernel with batch tiles of 64, 128 and 256 rows, and for a batch of one 64-row tile
+  that tile's wide CTA (``--wide``),
 
 each over a range of K split counts. It reports the fastest of them against the plan.
 
@@ -75,6 +76,8 @@ def candidates(m: int) -> list[list[str]]:
             configurations += [[f"--split_k_rows={rows}", f"--splits={s}"] for s in SPLITS if s <= 8]
     for batch_rows in WGMMA_BATCH_ROWS:
         configurations += [[f"--batch_rows={batch_rows}", f"--splits={s}"] for s in SPLITS]
+    if m <= WGMMA_BATCH_ROWS[0]:
+        configurations += [[f"--batch_rows={WGMMA_BATCH_ROWS[0]}", "--wide", f"--splits={s}"] for s in SPLITS]
     return configurations
 
 

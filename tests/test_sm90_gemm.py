@@ -261,6 +261,19 @@ def test_wgmma_128_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
     check_with_per_column_alpha_and_bias(m, n, k, dtype)
 
 
+# The 64-row tile's wide CTA (seven consumer warpgroups, 448 weight rows: x_stages.cuh) against the
+# reference: K split five ways (K past whole tiles; M = 17 and 50) and whole (its output tile in
+# shared memory, N not a multiple of 8), the last CTA's weight rows past N.
+# tests/cpp/test_gemm_plan.cu checks that these shapes plan that CTA.
+@requires_sm90
+@pytest.mark.parametrize(
+    ("m", "n", "k"), [(17, 11300, 2064), (50, 11300, 4112), (33, 50004, 1040)], ids=["split17", "split50", "whole"]
+)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=["bf16", "fp16"])
+def test_wgmma_wide_64_row_tile(m: int, n: int, k: int, dtype: torch.dtype):
+    check_with_per_column_alpha_and_bias(m, n, k, dtype)
+
+
 # A plan whose last wave runs as a split tail (gemm_plan.cuh's set_tail): the strip blocks of whole
 # waves in one launch, the rest in a second, split over K, whose sums the reduction kernel finishes
 # into out's last columns (rows of out longer than the tail's columns): the 256-row tile with N

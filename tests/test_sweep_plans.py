@@ -28,21 +28,24 @@ def sweep_plans():
         sys.path.remove(str(BENCHMARKS))
 
 
-# The stand-in: the plan is the forced batch tile (64 rows when none is forced) with the split
-# count clamped to 4, as the real benchmark clamps to what K allows; more splits run faster.
+# The stand-in: the plan is the forced batch tile (64 rows when none is forced; --wide names the
+# wide CTA, as the real benchmark does) with the split count clamped to 4, as the real benchmark
+# clamps to what K allows; more splits run faster, the wide CTA a microsecond faster still.
 FAKE_BENCH = """#!{python}
 import sys
 checked = "--no_check" not in sys.argv
-options = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:] if arg != "--no_check")
+flags = {{"--no_check", "--wide"}}
+options = dict(arg.lstrip("-").split("=", 1) for arg in sys.argv[1:] if arg not in flags)
+wide = "--wide" in sys.argv
 if "m" in options and int(options["m"]) == 0:
     print("bench_fragment_mm: no CUDA GPU here. Nothing to run.")
     sys.exit(0)
 rows = options.get("batch_rows", "64")
 splits = min(int(options.get("splits", "1")), 4)
-print(f"  Plan: wgmma, batch tile {{rows}}, {{splits}} K splits")
+print(f"  Plan: wgmma, batch tile {{rows}}, {{splits}} K splits" + (", 7 consumer warpgroups a CTA" if wide else ""))
 print("  Disposition: Passed (relative error 1.6e-03 on rows across the batch)" if checked
       else "  Disposition: Not checked (--no_check)")
-print(f"  Avg runtime: {{100.0 / splits + int(rows) / 64:.2f}} us")
+print(f"  Avg runtime: {{100.0 / splits + int(rows) / 64 - wide:.2f}} us")
 """
 
 
@@ -82,13 +85,21 @@ def test_small_batches_also_try_the_split_k_kernel(sweep_plans):
     assert kernels(sweep_plans.SPLIT_K_UP_TO + 1) == {"--batch_rows"}
 
 
+def test_batches_of_one_64_row_tile_also_try_its_wide_cta(sweep_plans):
+    def wide_runs(m: int) -> int:
+        return sum("--wide" in options for options in sweep_plans.candidates(m))
+
+    assert wide_runs(64) == len(sweep_plans.SPLITS)
+    assert wide_runs(65) == 0
+
+
 def test_the_sweep_times_each_plan_once_and_finds_the_fastest(sweep_plans, fake_binary: Path):
     result = sweep_plans.sweep(fake_binary, 64, 4096, 4096, iterations=1)
     plans = [run["plan"] for run in result["runs"]]
     assert len(plans) == len(set(plans))  # splits past 4 came out as 4 splits: reported once
     assert result["plan"]["plan"] == "wgmma, batch tile 64, 1 K splits"
-    assert result["best"]["plan"] == "wgmma, batch tile 64, 4 K splits"
-    assert result["best"]["runtime_us"] == pytest.approx(26.0)
+    assert result["best"]["plan"] == "wgmma, batch tile 64, 4 K splits, 7 consumer warpgroups a CTA"
+    assert result["best"]["runtime_us"] == pytest.approx(25.0)
 
 
 def test_a_sweep_without_the_cpu_check_times_the_same_runs(sweep_plans, fake_binary: Path):

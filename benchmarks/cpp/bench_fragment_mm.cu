@@ -14,7 +14,8 @@
 
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
-                        [--batch_rows=<64|128|256>] [--splits=<n>] [--split_k_rows=<8|16>] [--no_tail]
+                        [--batch_rows=<64|128|256>] [--wide] [--splits=<n>] [--split_k_rows=<8|16>]
+                        [--no_tail]
                         [--split_sums=<cluster|kernel>] [--no_check]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
@@ -47,6 +48,7 @@ struct Options {
   int64_t k = 8192;
   int iterations = 100;
   int batch_rows = 0;  // 0: the plan's choice
+  bool wide = false;   // with batch_rows 64: the tile's wide CTA (kWideWarpgroups consumer warpgroups)
   int splits = 0;      // 0: the plan's choice
   int split_k_rows = 0;  // 0: the plan's choice; 8 or 16: the split-K kernel with that many rows a warp
   bool x_global = false;  // the split-K kernel reads x from global memory even where it fits shared memory
@@ -72,6 +74,7 @@ struct Options {
       else if (arg == "--x_ring") x_ring = true;
       else if (arg == "--x_order_only") x_order_only = true;
       else if (arg == "--no_tail") no_tail = true;
+      else if (arg == "--wide") wide = true;
       else if (arg == "--no_check") no_check = true;
       else if (const char* v = value("split_sums")) split_sums = v;
       else if (arg == "--help") help = true;
@@ -81,10 +84,11 @@ struct Options {
       }
     }
     const bool batch_rows_valid = batch_rows == 0 || batch_rows == 64 || batch_rows == 128 || batch_rows == 256;
+    const bool wide_valid = !wide || batch_rows == 64;
     const bool split_k_rows_valid = split_k_rows == 0 || ((split_k_rows == 8 || split_k_rows == 16) && batch_rows == 0);
     const bool split_sums_valid = split_sums.empty() || split_sums == "cluster" || split_sums == "kernel";
-    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && splits >= 0 &&
-           split_k_rows_valid && split_sums_valid;
+    return m >= 1 && n >= 1 && k >= 16 && k % 16 == 0 && iterations >= 0 && batch_rows_valid && wide_valid &&
+           splits >= 0 && split_k_rows_valid && split_sums_valid;
   }
 
   void print_usage() const {
@@ -96,6 +100,7 @@ struct Options {
         "  --iterations=<n>   timed launches; 0 only verifies (default %d)\n"
         "  --batch_rows=<B>   force the wgmma kernel with a batch tile of 64, 128 or 256 rows\n"
         "                     (default: the plan's choice)\n"
+        "  --wide             with --batch_rows=64: the tile's wide CTA (448 weight rows, not 256)\n"
         "  --splits=<n>       force n K splits (default: the plan's)\n"
         "  --split_k_rows=<R> force the split-K kernel with 8 or 16 batch rows a warp (any M)\n"
         "  --x_global         the split-K kernel reads x from global memory, not shared memory\n"
@@ -144,7 +149,9 @@ bool run(const Options& options, Result& result) {
   CHECK_CUDA(cudaGetDevice(&device));
   CHECK_CUDA(cudaDeviceGetAttribute(&multiprocessors, cudaDevAttrMultiProcessorCount, device));
   const auto wgmma_plan_of = [&](int batch_rows) {
-    const auto [plan, cycles] = nvfp4::sm90::wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+    const int warpgroups = options.wide ? nvfp4::sm90::kWideWarpgroups : nvfp4::sm90::consumer_warpgroups(batch_rows);
+    const auto [plan, cycles] =
+        nvfp4::sm90::wgmma_plan(batch_rows, warpgroups, m, padded_n, k_tiles, multiprocessors);
     return nvfp4::sm90::with_tail(plan, cycles, m, padded_n, k_tiles, multiprocessors);
   };
   nvfp4::sm90::FragmentMmPlan plan =
@@ -183,6 +190,9 @@ bool run(const Options& options, Result& result) {
               : plan.x_source == nvfp4::sm90::XSource::kShared ? ", x in shared memory"
               : plan.x_source == nvfp4::sm90::XSource::kRing   ? ", x through a TMA ring"
                                                                : "");
+  if (!split_k && plan.warpgroups != nvfp4::sm90::consumer_warpgroups(plan.batch_rows)) {
+    std::printf(", %d consumer warpgroups a CTA", plan.warpgroups);
+  }
   if (split_k && plan.splits > 1) {
     std::printf(plan.partial_floats > 0 ? ", summed by a second kernel" : ", summed in a cluster");
   }

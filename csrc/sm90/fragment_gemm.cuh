@@ -86,24 +86,24 @@ FragmentMmEpilogue<T> columns_from(const FragmentMmEpilogue<T>& epilogue, int64_
 // The multiply of a wgmma plan, reading x in step order from `x_steps` (x_by_tma) or x itself:
 // one launch, or with a tail (set_tail) two: the strip blocks before it whole, then the tail's,
 // split, its sums to params.partial.
-template <typename T, int kBatchRows>
+template <typename T, int kBatchRows, int kWarpgroups>
 cudaError_t launch_wgmma_parts(const T* x_steps, const FragmentMmPlan& plan, const FragmentMmParams& params,
                                const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
   if (plan.tail_strip_blocks == 0) {
-    return launch_fragment_wgmma<T, kBatchRows>(x_steps, params, plan.splits, epilogue, stream);
+    return launch_fragment_wgmma<T, kBatchRows, kWarpgroups>(x_steps, params, plan.splits, epilogue, stream);
   }
   if (plan.splits != 1) return cudaErrorInvalidValue;
   const int64_t head_strips = head_columns(plan) / kFragmentRows;
   FragmentMmParams head = strips_of(params, 0, head_strips);
   head.partial = nullptr;
-  if (const cudaError_t status = launch_fragment_wgmma<T, kBatchRows>(x_steps, head, 1, epilogue, stream);
+  if (const cudaError_t status = launch_fragment_wgmma<T, kBatchRows, kWarpgroups>(x_steps, head, 1, epilogue, stream);
       status != cudaSuccess) {
     return status;
   }
   FragmentMmParams tail = strips_of(params, head_strips, params.strips - head_strips);
   tail.k_tiles_per_split = plan.tail_tiles_per_split;
-  return launch_fragment_wgmma<T, kBatchRows>(x_steps, tail, plan.tail_splits,
-                                              columns_from(epilogue, head_columns(plan)), stream);
+  return launch_fragment_wgmma<T, kBatchRows, kWarpgroups>(x_steps, tail, plan.tail_splits,
+                                                           columns_from(epilogue, head_columns(plan)), stream);
 }
 
 // What a plan with chunks > 1 needs besides `stream`, made by the caller: a second stream that
@@ -130,7 +130,7 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
         launch_x_step_order(x, params.m, x_steps_rows(params.m, kBatchRows), params.k, params.k_tiles, x_steps,
                             multiprocessors, stream);
     if (ordered != cudaSuccess) return ordered;
-    return launch_wgmma_parts<T, kBatchRows>(x_steps, plan, params, epilogue, stream);
+    return launch_wgmma_parts<T, kBatchRows, consumer_warpgroups(kBatchRows)>(x_steps, plan, params, epilogue, stream);
   }
   if (overlap == nullptr || plan.chunks > kMaxChunks || plan.splits != 1 || plan.tail_strip_blocks != 0) {
     return cudaErrorInvalidValue;
@@ -157,7 +157,8 @@ cudaError_t launch_ordered_wgmma(const FragmentMmPlan& plan, const FragmentMmPar
     chunk.m = rows;
     FragmentMmEpilogue<T> chunk_epilogue = epilogue;
     chunk_epilogue.out = epilogue.out + first * epilogue.out_stride;
-    status = launch_fragment_wgmma<T, kBatchRows>(x_steps + first * row_values, chunk, 1, chunk_epilogue, stream);
+    status = launch_fragment_wgmma<T, kBatchRows, consumer_warpgroups(kBatchRows)>(x_steps + first * row_values, chunk,
+                                                                                    1, chunk_epilogue, stream);
   }
   return status;
 }
@@ -186,10 +187,17 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
     constexpr int kBatchRows = decltype(batch_rows)::value;
     if constexpr (kXByTma<kBatchRows>) {
       return launch_ordered_wgmma<T, kBatchRows>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
+    } else if (plan.warpgroups == kWideWarpgroups) {
+      return launch_wgmma_parts<T, kBatchRows, kWideWarpgroups>(nullptr, plan, params, epilogue, stream);
     } else {
-      return launch_wgmma_parts<T, kBatchRows>(nullptr, plan, params, epilogue, stream);
+      return launch_wgmma_parts<T, kBatchRows, consumer_warpgroups(kBatchRows)>(nullptr, plan, params, epilogue,
+                                                                                stream);
     }
   };
+  if (plan.batch_rows != 0 && plan.warpgroups != consumer_warpgroups(plan.batch_rows) &&
+      !(plan.batch_rows == 64 && plan.warpgroups == kWideWarpgroups)) {
+    return cudaErrorInvalidValue;  // no such kernel
+  }
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
     case 128: status = launch_wgmma(std::integral_constant<int, 128>{}); break;

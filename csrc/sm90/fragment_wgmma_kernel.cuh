@@ -1,7 +1,7 @@
 // The Hopper NVFP4 GEMM for larger batches: wgmma with the weight as operand A from registers
-// (torch-free). Computes out^T = W x^T for a tile of kWgmmaWeightRows weight rows by kBatchRows
-// (64, 128 or 256) batch rows per CTA, over all of K or one split of it, with two consumer
-// warpgroups (four for 64 batch rows) and a producer:
+// (torch-free). Computes out^T = W x^T for a tile of 64 * kWarpgroups weight rows by kBatchRows
+// (64, 128 or 256) batch rows per CTA, over all of K or one split of it, with kWarpgroups consumer
+// warpgroups (two; four or seven for 64 batch rows: x_stages.cuh) and a producer:
 //
 // - the consumers, 64 weight rows each (four 16-row strips, one a warp), copy their strips' tiles
 //   a few tiles ahead into shared memory (weight_ring.cuh) and decode the fragment words
@@ -45,16 +45,17 @@ using ConsumerWeightRing = WeightRing<4>;
 // straddled two lines: ncu, 64-row tile, twice the ideal shared-memory wavefronts on those copies.
 template <int kBatchRows>
 constexpr int kWeightRingsOffset = (kXRingBytes<kBatchRows> + 127) / 128 * 128;
-template <int kBatchRows>
+template <int kBatchRows, int kWarpgroups>
 constexpr int kWeightRingsEnd =
-    kWeightRingsOffset<kBatchRows> + kConsumerThreads<kBatchRows> / 32 * ConsumerWeightRing::kWarpBytes;
+    kWeightRingsOffset<kBatchRows> + kConsumerThreads<kWarpgroups> / 32 * ConsumerWeightRing::kWarpBytes;
 // The 64-row tile's staging ring (x_stages.cuh) follows, aligned for TMA's swizzle.
-template <int kBatchRows>
+template <int kBatchRows, int kWarpgroups>
 constexpr int kXStagingOffset =
-    (kWeightRingsEnd<kBatchRows> + kTmaSlotAlignment - 1) / kTmaSlotAlignment * kTmaSlotAlignment;
-template <int kBatchRows>
-constexpr int kWgmmaSharedBytes =
-    kXByTma<kBatchRows> ? kWeightRingsEnd<kBatchRows> : kXStagingOffset<kBatchRows> + kXStagingBytes<kBatchRows>;
+    (kWeightRingsEnd<kBatchRows, kWarpgroups> + kTmaSlotAlignment - 1) / kTmaSlotAlignment * kTmaSlotAlignment;
+template <int kBatchRows, int kWarpgroups>
+constexpr int kWgmmaSharedBytes = kXByTma<kBatchRows>
+                                      ? kWeightRingsEnd<kBatchRows, kWarpgroups>
+                                      : kXStagingOffset<kBatchRows, kWarpgroups> + kXStagingBytes<kBatchRows>;
 static_assert(ConsumerWeightRing::kWarpBytes % 128 == 0 && kWeightSlotBytes % 128 == 0,
               "every warp's ring and slot starts on a 128-byte line");
 
@@ -100,21 +101,22 @@ __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const u
 //
 // Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the eight rows of
 // a stored matrix (below) in different banks.
-template <int kBatchRows>
-constexpr int kOutputTileRowBytes = kWgmmaWeightRows<kBatchRows> * 2 + 16;
+template <int kWarpgroups>
+constexpr int kOutputTileRowBytes = kConsumerThreads<kWarpgroups> / 32 * kFragmentRows * 2 + 16;
 // The tile lies over the x stages and, past them, over the stages' full mbarriers (used only with
 // TMA, by then all complete) and the start of the weight rings (all read).
-template <int kBatchRows>
-constexpr bool kOutputTileFits = kBatchRows * kOutputTileRowBytes<kBatchRows> <= kWgmmaSharedBytes<kBatchRows>;
+template <int kBatchRows, int kWarpgroups>
+constexpr bool kOutputTileFits =
+    kBatchRows * kOutputTileRowBytes<kWarpgroups> <= kWgmmaSharedBytes<kBatchRows, kWarpgroups>;
 
-template <typename T, int kBatchRows>
+template <typename T, int kBatchRows, int kWarpgroups>
 __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRows / 2],
                                                      const FragmentMmEpilogue<T>& epilogue, int64_t rows_left,
                                                      int64_t column_base, int64_t m_base, uint32_t tile_address,
                                                      uint8_t* tile) {
-  static_assert(kOutputTileFits<kBatchRows>, "the tile fits the kernel's shared memory");
+  static_assert(kOutputTileFits<kBatchRows, kWarpgroups>, "the tile fits the kernel's shared memory");
   static_assert(kBatchRows % 16 == 0, "four 8 x 8 matrices a store");
-  constexpr int kRowBytes = kOutputTileRowBytes<kBatchRows>;
+  constexpr int kRowBytes = kOutputTileRowBytes<kWarpgroups>;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4;
   using Column = typename FragmentMmEpilogue<T>::Column;
   Column terms[2];  // weight rows g and g + 8 of the warp's strip: two output columns
@@ -133,7 +135,7 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
   const uint32_t lane_address = tile_address + (8 * (matrix / 2) + matrix_row) * kRowBytes +
                                 2 * (warp * kFragmentRows + 8 * (matrix % 2));
   // Every consumer's wgmmas have read their last stage before any thread overwrites one.
-  barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
+  barrier_sync<kConsumerThreads<kWarpgroups>>(kOutputBarrier);
 #pragma unroll
   for (int jj = 0; jj < kBatchRows / 16; ++jj) {
     uint32_t pairs[4];
@@ -147,26 +149,27 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
                  "r"(pairs[0]), "r"(pairs[1]), "r"(pairs[2]), "r"(pairs[3])
                  : "memory");
   }
-  barrier_sync<kConsumerThreads<kBatchRows>>(kOutputBarrier);
+  barrier_sync<kConsumerThreads<kWarpgroups>>(kOutputBarrier);
 
   // Copy-out: thread i takes 16-byte piece i % 16 (8 columns) of rows i / 16 + 16k.
-  constexpr int kPieces = kWgmmaWeightRows<kBatchRows> * 2 / 16;
+  constexpr int kPieces = kWarpgroups * kWarpgroupWeightRows * 2 / 16;
   const int piece = threadIdx.x % kPieces;
   const int64_t column = column_base + 8 * piece;
   const bool whole = epilogue.stores_eights() && column + 8 <= epilogue.n;
   const int rows = static_cast<int>(rows_left < kBatchRows ? rows_left : kBatchRows);
-  for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads<kBatchRows> / kPieces) {
+  for (int tile_row = threadIdx.x / kPieces; tile_row < rows; tile_row += kConsumerThreads<kWarpgroups> / kPieces) {
     const uint4 values = *reinterpret_cast<const uint4*>(tile + tile_row * kRowBytes + 16 * piece);
     epilogue.store_eight(m_base + tile_row, column, values, whole);
   }
 }
 
-// grid (ceil(padded_n / kWgmmaWeightRows), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows>
-// threads; kWgmmaSharedBytes<kBatchRows> bytes of dynamic shared memory. `x_map` is a TMA tensor
-// map with a 64 x kBatchRows box and the 128-byte swizzle (make_x_tensor_map): of x in step order
-// with kXByTma, else of x as it is (the staging producer orders it).
-template <typename T, int kBatchRows>
-__global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
+// grid (ceil(padded_n / (64 * kWarpgroups)), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows,
+// kWarpgroups> threads; kWgmmaSharedBytes<kBatchRows, kWarpgroups> bytes of dynamic shared memory.
+// `x_map` is a TMA tensor map with a 64 x kBatchRows box and the 128-byte swizzle
+// (make_x_tensor_map): of x in step order with kXByTma, else of x as it is (the staging producer
+// orders it).
+template <typename T, int kBatchRows, int kWarpgroups>
+__global__ void __launch_bounds__(kWgmmaThreads<kBatchRows, kWarpgroups>, 1)
     fragment_wgmma_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                           FragmentMmEpilogue<T> epilogue) {
   extern __shared__ __align__(1024) uint8_t x_stages[];
@@ -176,7 +179,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
   const int64_t split = blockIdx.y, tile_begin = split * p.k_tiles_per_split;
   // A split's tile count fits an int (K < 2^37): 32-bit loop arithmetic in the hot loops.
   const int tiles = static_cast<int>(min(tile_begin + p.k_tiles_per_split, p.k_tiles) - tile_begin);
-  const uint32_t staging_address = stages_address + kXStagingOffset<kBatchRows>;
+  const uint32_t staging_address = stages_address + kXStagingOffset<kBatchRows, kWarpgroups>;
   if (threadIdx.x == 0) {  // the stages' full mbarriers (TMA), or the staging slots' full and empty ones
     if constexpr (kXByTma<kBatchRows>) {
       for (int stage = 0; stage < kXStages; ++stage) mbarrier_init(full_barriers + 8 * stage, 1);
@@ -189,18 +192,19 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     fence_mbarrier_init();
   }
   __syncthreads();
-  if (threadIdx.x >= kConsumerThreads<kBatchRows>) {
+  if (threadIdx.x >= kConsumerThreads<kWarpgroups>) {
     cuda::wait_for_prior_grids();  // x (or x in step order) may come from the kernel before this one
     if constexpr (kXByTma<kBatchRows>) {
-      produce_x_by_tma<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, full_barriers);
+      produce_x_by_tma<kBatchRows, kWarpgroups>(x_map, m_base, tile_begin, tiles, stages_address, full_barriers);
     } else {
-      produce_x_through_staging<kBatchRows>(x_map, m_base, tile_begin, tiles, stages_address, staging_address);
+      produce_x_through_staging<kBatchRows, kWarpgroups>(x_map, m_base, tile_begin, tiles, stages_address,
+                                                         staging_address);
     }
     return;
   }
 
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32, group = lane / 4, thread_in_group = lane % 4;
-  const int64_t strip = blockIdx.x * int64_t{kWgmmaWeightRows<kBatchRows> / kFragmentRows} + warp;
+  const int64_t strip = blockIdx.x * int64_t{kWarpgroups * kWarpgroupWeightRows / kFragmentRows} + warp;
   const bool strip_exists = strip < p.strips;  // a missing strip decodes zero codes, and still takes part
   using Ring = ConsumerWeightRing;
   // Where the strip's tiles of the split start (32 lanes' words a tile); a missing strip copies
@@ -230,7 +234,7 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     if constexpr (kXByTma<kBatchRows>) {
       mbarrier_wait(full_barriers + 8 * stage, phase);
     } else {
-      barrier_sync<kWgmmaThreads<kBatchRows>>(full_barrier(stage));
+      barrier_sync<kWgmmaThreads<kBatchRows, kWarpgroups>>(full_barrier(stage));
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
@@ -241,7 +245,9 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
       cute::warpgroup_wait<1>();  // the previous step is done: its A registers are free for the next one
       // At step 0 that previous step was the last of tile i - 1: its stage may be refilled, if the
       // producer will refill it.
-      if (step == 0 && release_previous) barrier_arrive<kWgmmaThreads<kBatchRows>>(empty_barrier(previous_stage));
+      if (step == 0 && release_previous) {
+        barrier_arrive<kWgmmaThreads<kBatchRows, kWarpgroups>>(empty_barrier(previous_stage));
+      }
     }
     if (++stage == kXStages) stage = 0, phase ^= 1;
   }
@@ -263,26 +269,26 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows>, 1)
     }
     return;
   }
-  store_through_shared<T, kBatchRows>(acc, epilogue, p.m - m_base,
-                                      blockIdx.x * int64_t{kWgmmaWeightRows<kBatchRows>}, m_base, stages_address,
-                                      x_stages);
+  store_through_shared<T, kBatchRows, kWarpgroups>(acc, epilogue, p.m - m_base,
+                                                   blockIdx.x * int64_t{kWarpgroups * kWarpgroupWeightRows}, m_base,
+                                                   stages_address, x_stages);
 }
 
 // Launches the wgmma kernel on `stream`: grid (strip blocks, splits, batch blocks). With kXByTma
 // it reads x in step order from `x_steps`, else x from `params.x`. With splits > 1
 // `params.partial` receives the sums of each split, else it must be null and `epilogue` stores the
 // result.
-template <typename T, int kBatchRows>
+template <typename T, int kBatchRows, int kWarpgroups>
 cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& params, int64_t splits,
                                   const FragmentMmEpilogue<T>& epilogue, cudaStream_t stream) {
-  constexpr int kSharedBytes = kWgmmaSharedBytes<kBatchRows>;
+  constexpr int kSharedBytes = kWgmmaSharedBytes<kBatchRows, kWarpgroups>;
   // More than 48 KB of dynamic shared memory needs an opt-in, once per kernel and device.
   static std::atomic<uint64_t> opted_in_devices{0};
   int device = 0;
   if (const cudaError_t status = cudaGetDevice(&device); status != cudaSuccess) return status;
   const uint64_t device_bit = device < 64 ? uint64_t{1} << device : 0;
   if ((opted_in_devices.load(std::memory_order_relaxed) & device_bit) == 0) {
-    const cudaError_t status = cudaFuncSetAttribute(fragment_wgmma_kernel<T, kBatchRows>,
+    const cudaError_t status = cudaFuncSetAttribute(fragment_wgmma_kernel<T, kBatchRows, kWarpgroups>,
                                                     cudaFuncAttributeMaxDynamicSharedMemorySize, kSharedBytes);
     if (status != cudaSuccess) return status;
     opted_in_devices.fetch_or(device_bit, std::memory_order_relaxed);
@@ -302,11 +308,12 @@ cudaError_t launch_fragment_wgmma(const T* x_steps, const FragmentMmParams& para
       return status;
     }
   }
-  constexpr int kWeightRows = kWgmmaWeightRows<kBatchRows>;
+  constexpr int kWeightRows = kWarpgroups * kWarpgroupWeightRows;
   const dim3 grid(static_cast<unsigned>((params.padded_n + kWeightRows - 1) / kWeightRows),
                   static_cast<unsigned>(splits), static_cast<unsigned>((params.m + kBatchRows - 1) / kBatchRows));
-  return cuda::launch_dependent(fragment_wgmma_kernel<T, kBatchRows>, grid, dim3(kWgmmaThreads<kBatchRows>),
-                                kSharedBytes, stream, x_map, params, epilogue);
+  return cuda::launch_dependent(fragment_wgmma_kernel<T, kBatchRows, kWarpgroups>, grid,
+                                dim3(kWgmmaThreads<kBatchRows, kWarpgroups>), kSharedBytes, stream, x_map, params,
+                                epilogue);
 }
 
 }  // namespace nvfp4::sm90

@@ -21,6 +21,7 @@ constexpr int64_t kMaxMmaSyncBatch = 16;
 // How one call is cut up.
 struct FragmentMmPlan {
   int batch_rows;            // wgmma: batch rows per CTA (64, 128 or 256); 0: the split-K mma.sync kernel
+  int warpgroups;            // wgmma: consumer warpgroups a CTA, 64 weight rows each (x_stages.cuh)
   int n_tiles;               // mma.sync: batch columns per warp / 8: 1 or 2
   int tile_group;            // mma.sync: tiles a warp loads ahead, 2 or 4
   XSource x_source;          // mma.sync: where the kernel reads x's operands
@@ -201,7 +202,18 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // 24-8192), none on the benchmark grid, and the 64-row tile's splits at M = 17-64 on some shapes:
 // of 36 measured, 30 ran 1-25% faster, four within 0.5%, two 2-3% slower (6144 x 8192 at M = 80 and
 // 96: 2 K splits, one short wave, where 5 filled two; benchmarks/NOTES.md, row 40).
-constexpr int64_t wgmma_tile_cycles(int batch_rows) { return batch_rows == 64 ? 735 : batch_rows == 128 ? 518 : 830; }
+//
+// The 64-row tile's wide CTA (kWideWarpgroups, 448 weight rows) takes 1.66 times as long a tile as
+// its CTA of four warpgroups, a little less per weight row, but pays more a wave: fitted over one-
+// CTA-a-multiprocessor launches without a K split (H100, bench_fragment_mm, M = 32-64, N = 57344,
+// K = 1024-8192), 0.943 us a tile and ~9 us a wave against 0.567 and ~4 (benchmarks/NOTES.md,
+// row 41).
+constexpr int64_t kWideTileCycles = 1220;
+constexpr int64_t wgmma_tile_cycles(int batch_rows, int warpgroups) {
+  return batch_rows == 64 ? (warpgroups == kWideWarpgroups ? kWideTileCycles : 735) : batch_rows == 128 ? 518 : 830;
+}
+// The weight rows (output columns) of a wgmma plan's CTA.
+inline int64_t plan_weight_rows(const FragmentMmPlan& plan) { return int64_t{kWarpgroupWeightRows} * plan.warpgroups; }
 // Overlapping x's ordering with the multiply (x by TMA, K not split): kMaxChunks pieces of M from
 // kMinOverlapBatchBlocks batch tiles on (each piece a wave or more of CTAs on the benchmark
 // shapes). H100, bench_fragment_mm: M = 4096, 8192 x 28672 2855 -> 2752 us, 8192 x 8192 836 -> 823;
@@ -220,6 +232,13 @@ constexpr int64_t kLaunchCycles = 3000;
 // fewer, longer waves ran faster (6144 x 8192 at M = 256: 5 splits 55.2 us, 2 splits 50.2; at M =
 // 448 4 splits 95.3, 1 82.6; 5120 x 5120 at M = 512 3 splits 57.3, 1 54.4).
 constexpr int64_t kWaveInterceptCycles = 9000;
+// And a wave of the wide 64-row CTA (see wgmma_tile_cycles): with the intercept of the others it
+// took that CTA for short splits where it ran slower (H100, C++ benchmark, M = 17, 4100 x 4112: 13
+// K splits of 5 tiles 13.9 us, the four-warpgroup CTA's 7 splits of 10 12.4).
+constexpr int64_t kWideWaveInterceptCycles = 11500;
+constexpr int64_t wave_intercept_cycles(int warpgroups) {
+  return warpgroups == kWideWarpgroups ? kWideWaveInterceptCycles : kWaveInterceptCycles;
+}
 // What summing `splits` K splits of m x columns outputs costs beyond the multiply: the partial sums
 // (written, then read by the reduction kernel) mostly stay in L2: ~7 TB/s at ~1.7 GHz. Against
 // DRAM's rate (1500) the planner avoided splits that ran faster (H100, C++ benchmark: 6144 x 4096
@@ -232,9 +251,9 @@ inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
 
 // The estimated cycles of `ctas` wgmma CTAs of `tiles` K tiles each: whole waves of one CTA a
 // multiprocessor.
-inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, int multiprocessors) {
+inline int64_t wgmma_waves_cycles(const FragmentMmPlan& plan, int64_t ctas, int64_t tiles, int multiprocessors) {
   const int64_t waves = (ctas + multiprocessors - 1) / multiprocessors;
-  return waves * (tiles * wgmma_tile_cycles(batch_rows) + kWaveInterceptCycles);
+  return waves * (tiles * wgmma_tile_cycles(plan.batch_rows, plan.warpgroups) + wave_intercept_cycles(plan.warpgroups));
 }
 
 // The estimated cycles of one wgmma plan: whole waves, plus the split sums when K is split, or the
@@ -242,20 +261,19 @@ inline int64_t wgmma_waves_cycles(int batch_rows, int64_t ctas, int64_t tiles, i
 inline int64_t wgmma_cycles(const FragmentMmPlan& plan, int64_t m, int64_t padded_n, int multiprocessors) {
   const int64_t head_blocks = plan.strip_blocks - plan.tail_strip_blocks;
   int64_t cycles =
-      wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * head_blocks * plan.splits, plan.tiles_per_split,
-                         multiprocessors);
+      wgmma_waves_cycles(plan, plan.m_blocks * head_blocks * plan.splits, plan.tiles_per_split, multiprocessors);
   if (plan.splits > 1) cycles += split_sums_cycles(plan.splits, m, padded_n);
   if (plan.tail_strip_blocks > 0) {
-    cycles += wgmma_waves_cycles(plan.batch_rows, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
+    cycles += wgmma_waves_cycles(plan, plan.m_blocks * plan.tail_strip_blocks * plan.tail_splits,
                                  plan.tail_tiles_per_split, multiprocessors) +
-              split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * wgmma_weight_rows(plan.batch_rows));
+              split_sums_cycles(plan.tail_splits, m, padded_n - head_blocks * plan_weight_rows(plan));
   }
   return cycles;
 }
 
 // The padded weight rows (columns of out) before a plan's tail: all of them without one.
 inline int64_t head_columns(const FragmentMmPlan& plan) {
-  return (plan.strip_blocks - plan.tail_strip_blocks) * wgmma_weight_rows(plan.batch_rows);
+  return (plan.strip_blocks - plan.tail_strip_blocks) * plan_weight_rows(plan);
 }
 
 // A plan without a K split whose CTAs fill w >= 1 whole waves and part of one more runs its last
@@ -310,12 +328,13 @@ inline int64_t overlap_chunks(const FragmentMmPlan& plan, int multiprocessors) {
 
 // The best wgmma plan for one batch tile over the split counts K allows, with its estimate; no
 // tail (with_tail adds one).
-inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int64_t m, int64_t padded_n, int64_t k_tiles,
-                                                     int multiprocessors) {
+inline std::pair<FragmentMmPlan, int64_t> wgmma_plan(int batch_rows, int warpgroups, int64_t m, int64_t padded_n,
+                                                     int64_t k_tiles, int multiprocessors) {
   FragmentMmPlan plan{};
   plan.batch_rows = batch_rows;
+  plan.warpgroups = warpgroups;
   plan.m_blocks = (m + batch_rows - 1) / batch_rows;
-  plan.strip_blocks = (padded_n + wgmma_weight_rows(batch_rows) - 1) / wgmma_weight_rows(batch_rows);
+  plan.strip_blocks = (padded_n + plan_weight_rows(plan) - 1) / plan_weight_rows(plan);
   std::pair<FragmentMmPlan, int64_t> best{plan, -1};
   const int64_t max_splits = std::min(max_splits_of(k_tiles), kMaxWgmmaSplits);
   for (int64_t splits = 1; splits <= max_splits; ++splits) {
@@ -376,22 +395,39 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
 // splits: M = 48 9.33 us against 9.03 for the 64-row tile, M = 17 9.17 against 9.03).
 inline bool batch_tile_candidate(int batch_rows, int64_t m) { return batch_rows == 64 || m > batch_rows / 2; }
 
+// The 64-row tile's wide CTA is a candidate for a batch of one 64-row tile (decode batches, where
+// it was measured) where its CTAs fill at least kWideMinWaveFill of their waves: its estimate is
+// the four-warpgroup CTA's at best, which a split tail can beat where the cost model does not see
+// it (H100, C++ benchmark, M = 64, 38400 x 2064: 86 wide CTAs on 132 multiprocessors 39.7 us,
+// 132 CTAs of four and a tail in 7 K splits 35.7).
+constexpr double kWideMinWaveFill = 0.8;
+inline bool wide_tile_candidate(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
+  if (m > 64) return false;
+  const auto [plan, cycles] = wgmma_plan(64, kWideWarpgroups, m, padded_n, k_tiles, multiprocessors);
+  const int64_t ctas = plan.m_blocks * plan.strip_blocks * plan.splits;
+  const int64_t waves = (ctas + multiprocessors - 1) / multiprocessors;
+  return ctas >= kWideMinWaveFill * static_cast<double>(waves * multiprocessors);
+}
+
 inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   if (m > kMaxMmaSyncBatch) {
     // Each batch tile's best plan with its tail, if one pays, and the cheapest of those: a tile
     // whose last wave a tail shortens can beat one that fills its waves (H100, C++ benchmark, 28672
     // x 8192 at M = 320: the 128-row tile 320.5 us, with a tail 288.9).
-    const auto with_its_tail = [&](int batch_rows) {
-      const auto [plan, cycles] = wgmma_plan(batch_rows, m, padded_n, k_tiles, multiprocessors);
+    const auto with_its_tail = [&](int batch_rows, int warpgroups) {
+      const auto [plan, cycles] = wgmma_plan(batch_rows, warpgroups, m, padded_n, k_tiles, multiprocessors);
       const FragmentMmPlan tailed = with_tail(plan, cycles, m, padded_n, k_tiles, multiprocessors);
       return std::pair<FragmentMmPlan, int64_t>{tailed, wgmma_cycles(tailed, m, padded_n, multiprocessors)};
     };
-    std::pair<FragmentMmPlan, int64_t> best = with_its_tail(64);
-    for (const int batch_rows : {128, 256}) {
-      if (!batch_tile_candidate(batch_rows, m)) continue;
-      const auto candidate = with_its_tail(batch_rows);
+    std::pair<FragmentMmPlan, int64_t> best = with_its_tail(64, consumer_warpgroups(64));
+    const auto consider = [&](int batch_rows, int warpgroups) {
+      if (!batch_tile_candidate(batch_rows, m)) return;
+      const auto candidate = with_its_tail(batch_rows, warpgroups);
       if (candidate.second < best.second) best = candidate;
-    }
+    };
+    if (wide_tile_candidate(m, padded_n, k_tiles, multiprocessors)) consider(64, kWideWarpgroups);
+    consider(128, consumer_warpgroups(128));
+    consider(256, consumer_warpgroups(256));
     return best.first;
   }
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);

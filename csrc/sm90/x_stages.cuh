@@ -29,15 +29,18 @@
 
 namespace nvfp4::sm90 {
 
-// Consumer warpgroups a CTA, 64 weight rows each: four for the 64-row batch tile, which thus reads
-// each x tile once for 256 weight rows, two for the others (v34).
+// Consumer warpgroups a CTA, 64 weight rows (output columns) each. The 64-row batch tile runs four
+// (v34), which thus read each x tile once for 256 weight rows, or kWideWarpgroups where those fill
+// the multiprocessors better (the planner chooses: 28672 weight rows make 112 CTAs of four on 132
+// multiprocessors, or 64 of seven in two K splits, 128); the other tiles two.
+constexpr int kWarpgroupWeightRows = 64;
 constexpr int consumer_warpgroups(int batch_rows) { return batch_rows == 64 ? 4 : 2; }
-// Weight rows (output columns) a CTA of a batch tile covers.
-constexpr int wgmma_weight_rows(int batch_rows) { return 64 * consumer_warpgroups(batch_rows); }
-template <int kBatchRows>
-constexpr int kWgmmaWeightRows = wgmma_weight_rows(kBatchRows);
-template <int kBatchRows>
-constexpr int kConsumerThreads = 128 * consumer_warpgroups(kBatchRows);
+// With its producer warpgroup 1024 threads, the most a CTA may have: 64 registers a thread, which
+// the 64-row tile's consumers fit without spilling (74 at four warpgroups), though ptxas then
+// serializes their wgmmas (its warning C7512); the figures of the planner's costs were measured so.
+constexpr int kWideWarpgroups = 7;
+template <int kWarpgroups>
+constexpr int kConsumerThreads = 128 * kWarpgroups;
 constexpr int kXStages = 4;
 
 // Which producer a batch tile uses (TMA from x in step order for 128 and 256 rows: the planner
@@ -58,8 +61,8 @@ constexpr int kProducerWarps = 4;
 // files: a multiprocessor's 64K registers are four files of 16K, one a scheduler, and two CTAs of
 // nine warps would put five warps (17920 registers) on one of them. An eight-warp 128-row CTA (the
 // TMA copies issued by a consumer thread) ran two a multiprocessor and was no faster.
-template <int kBatchRows>
-constexpr int kWgmmaThreads = kConsumerThreads<kBatchRows> + 32 * (kXByTma<kBatchRows> ? 1 : kProducerWarps);
+template <int kBatchRows, int kWarpgroups>
+constexpr int kWgmmaThreads = kConsumerThreads<kWarpgroups> + 32 * (kXByTma<kBatchRows> ? 1 : kProducerWarps);
 
 // The stages lead the kernel's dynamic shared memory (1024-byte aligned, as the 128-byte swizzle
 // repeats every 8 rows); the stages' full mbarriers (used with TMA) follow them.
@@ -109,7 +112,7 @@ constexpr int kXStagingBytes = kXStagingEmptyOffset<kBatchRows> + 8 * kXStagingS
 // from there (column 8q of rows first_row + 16j, q = lane % 8) and stores their four pairs in step
 // order into the stage (a warp instruction covers four rows, whose chunks c ^ (r % 8) and bytes
 // 4 (q / 2) fall in 32 different banks). Rows past m and columns past K arrive as zeros.
-template <int kBatchRows>
+template <int kBatchRows, int kWarpgroups>
 __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_map, int64_t m_base,
                                                           int64_t tile_begin, int tiles, uint32_t stages_address,
                                                           uint32_t staging_address) {
@@ -118,7 +121,7 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
   static_assert(!kXByTma<kBatchRows>, "a producer warpgroup with a staging ring");
   const uint32_t staging_full = staging_address + kXStagingFullOffset<kBatchRows>;
   const uint32_t staging_empty = staging_address + kXStagingEmptyOffset<kBatchRows>;
-  const int producer_thread = threadIdx.x - kConsumerThreads<kBatchRows>;
+  const int producer_thread = threadIdx.x - kConsumerThreads<kWarpgroups>;
   const int warp = producer_thread / 32, lane = producer_thread % 32, q = lane % 8;
   // This thread's rows: first_row + 16 j, all with the same row % 8, hence the same four chunks.
   const int first_row = 4 * warp + lane / 8;
@@ -154,7 +157,7 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
     if (lane == 0) mbarrier_arrive(staging_empty + 8 * slot);  // this warp has read the slot
     copy(i + kXStagingSlots);
     const int stage = i % kXStages;
-    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
+    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows, kWarpgroups>>(empty_barrier(stage));
     const uint32_t stage_address = stages_address + stage * uint32_t{kSlotBytes};
 #pragma unroll
     for (int j = 0; j < kLoads; ++j) {
@@ -167,19 +170,19 @@ __device__ __forceinline__ void produce_x_through_staging(const CUtensorMap& x_m
       }
     }
     fence_for_async_proxy();
-    barrier_arrive<kWgmmaThreads<kBatchRows>>(full_barrier(stage));
+    barrier_arrive<kWgmmaThreads<kBatchRows, kWarpgroups>>(full_barrier(stage));
   }
 }
 
 // The TMA producer warp: one copy a tile, issued by lane 0 once the consumers have freed the stage.
-template <int kBatchRows>
+template <int kBatchRows, int kWarpgroups>
 __device__ __forceinline__ void produce_x_by_tma(const CUtensorMap& x_map, int64_t m_base, int64_t tile_begin,
                                                  int tiles, uint32_t stages_address, uint32_t full_barriers) {
   static_assert(kXByTma<kBatchRows>, "a producer warp");
   const bool leader = threadIdx.x % 32 == 0;
   for (int i = 0; i < tiles; ++i) {
     const int stage = i % kXStages;
-    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows>>(empty_barrier(stage));
+    if (i >= kXStages) barrier_sync<kWgmmaThreads<kBatchRows, kWarpgroups>>(empty_barrier(stage));
     if (leader) {
       const uint32_t full = full_barriers + 8 * stage;
       mbarrier_arrive_expect(full, kXStageBytes<kBatchRows>);

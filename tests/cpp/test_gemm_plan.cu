@@ -64,8 +64,12 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
         break;
     }
   } else {
-    // The wgmma kernel: one of its batch tiles, 128 weight rows a CTA, partial sums only when split.
+    // The wgmma kernel: one of its batch tiles with a CTA the kernels have (the 64-row tile's wide
+    // one too), partial sums only when split.
     EXPECT(plan.batch_rows == 64 || plan.batch_rows == 128 || plan.batch_rows == 256, CASE);
+    EXPECT(plan.warpgroups == consumer_warpgroups(plan.batch_rows) ||
+               (plan.batch_rows == 64 && plan.warpgroups == kWideWarpgroups),
+           CASE);
     EXPECT(plan.m_blocks * plan.batch_rows >= m && (plan.m_blocks - 1) * plan.batch_rows < m, CASE);
     EXPECT(plan.m_blocks <= 65535, CASE);  // grid z
     // Overlapped x ordering: only for the TMA-fed tile without a K split and a large batch, every
@@ -75,7 +79,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
       EXPECT(x_by_tma(plan.batch_rows) && plan.splits == 1 && plan.m_blocks >= kMinOverlapBatchBlocks, CASE);
       EXPECT((plan.chunks - 1) * chunk_batch_blocks(plan.m_blocks, plan.chunks) < plan.m_blocks, CASE);
     }
-    EXPECT(plan.strip_blocks * wgmma_weight_rows(plan.batch_rows) >= padded_n, CASE);
+    EXPECT(plan.strip_blocks * plan_weight_rows(plan) >= padded_n, CASE);
     EXPECT(plan.x_steps_bytes ==
                (x_by_tma(plan.batch_rows) ? round_up(m, int64_t{plan.batch_rows}) * k_tiles * kFragmentK * 2 : 0),
            CASE);
@@ -90,7 +94,7 @@ void check_plan(int64_t m, int64_t n, int64_t k, int multiprocessors) {
       EXPECT(plan.tail_splits >= 2 && plan.tail_strip_blocks * plan.m_blocks * plan.tail_splits <= slots, CASE);
       EXPECT(plan.tail_splits * plan.tail_tiles_per_split >= k_tiles, CASE);
       EXPECT((plan.tail_splits - 1) * plan.tail_tiles_per_split < k_tiles, CASE);
-      EXPECT(head_columns(plan) < n && head_columns(plan) % wgmma_weight_rows(plan.batch_rows) == 0, CASE);
+      EXPECT(head_columns(plan) < n && head_columns(plan) % plan_weight_rows(plan) == 0, CASE);
       EXPECT(plan.partial_floats == plan.tail_splits * m * (padded_n - head_columns(plan)), CASE);
     } else {
       EXPECT(plan.tail_splits == 0 && plan.tail_tiles_per_split == 0, CASE);
@@ -165,6 +169,20 @@ int main() {
   EXPECT(tailed.batch_rows == 256 && tailed.tail_strip_blocks == 15 && tailed.tail_splits == 2,
          "6144 x 4096, M = 1024: batch tile %d, tail of %ld strip blocks in %ld splits", tailed.batch_rows,
          long(tailed.tail_strip_blocks), long(tailed.tail_splits));
+  // The 64-row tile's wide CTA where four warpgroups' CTAs leave multiprocessors idle: 28672 x 8192
+  // at M = 64 (112 CTAs of four; 64 wide ones in 2 K splits, 128), and the shapes of
+  // test_sm90_gemm.py's test_wgmma_wide_64_row_tile; not for 5 tiles a split (4100 x 4112 at M =
+  // 17), nor where it fills two thirds of a wave (38400 x 2064 at M = 64, below).
+  for (const auto& [m, n, k_tiles, wide] : {std::tuple<int64_t, int64_t, int64_t, bool>{64, 28672, 128, true},
+                                            {17, 11312, 33, true},
+                                            {50, 11312, 65, true},
+                                            {33, 50016, 17, true},
+                                            {17, 4112, 65, false}}) {
+    const sm90::FragmentMmPlan plan = sm90::plan_fragment_mm(m, n, k_tiles, 132);
+    EXPECT(plan.batch_rows == 64 && (plan.warpgroups == sm90::kWideWarpgroups) == wide,
+           "M = %ld, %ld x %ld tiles: batch tile %d, %d warpgroups", long(m), long(n), long(k_tiles), plan.batch_rows,
+           plan.warpgroups);
+  }
   // The shapes of test_sm90_gemm.py's test_wgmma_split_tail: a tail for each batch tile.
   for (const auto& [m, n, k_tiles, rows] : {std::tuple<int64_t, int64_t, int64_t, int>{1000, 6112, 65, 256},
                                             {1536, 6112, 65, 256},
