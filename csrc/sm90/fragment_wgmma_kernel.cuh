@@ -102,7 +102,7 @@ __device__ __forceinline__ void wgmma_step(float (&acc)[kBatchRows / 2], const u
 // Tile row r (a batch row) at r * kOutputTileRowBytes: a 16-byte pad a row puts the eight rows of
 // a stored matrix (below) in different banks.
 template <int kWarpgroups>
-constexpr int kOutputTileRowBytes = kConsumerThreads<kWarpgroups> / 32 * kFragmentRows * 2 + 16;
+constexpr int kOutputTileRowBytes = kWarpgroups * kWarpgroupWeightRows * 2 + 16;
 // The tile lies over the x stages and, past them, over the stages' full mbarriers (used only with
 // TMA, by then all complete) and the start of the weight rings (all read).
 template <int kBatchRows, int kWarpgroups>

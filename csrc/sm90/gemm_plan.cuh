@@ -204,10 +204,9 @@ inline void set_splits(FragmentMmPlan& plan, int64_t splits, int64_t m, int64_t 
 // 96: 2 K splits, one short wave, where 5 filled two; benchmarks/NOTES.md, row 40).
 //
 // The 64-row tile's wide CTA (kWideWarpgroups, 448 weight rows) takes 1.66 times as long a tile as
-// its CTA of four warpgroups, a little less per weight row, but pays more a wave: fitted over one-
-// CTA-a-multiprocessor launches without a K split (H100, bench_fragment_mm, M = 32-64, N = 57344,
-// K = 1024-8192), 0.943 us a tile and ~9 us a wave against 0.567 and ~4 (benchmarks/NOTES.md,
-// row 41).
+// its CTA of four warpgroups, a little less per weight row, but pays more a wave: fitted over
+// launches without a K split (H100, bench_fragment_mm, M = 32-64, N = 38400-57344, K = 1024-8192),
+// 0.943 us a tile and ~9 us a wave against 0.567 and ~4 (benchmarks/NOTES.md, row 41).
 constexpr int64_t kWideTileCycles = 1220;
 constexpr int64_t wgmma_tile_cycles(int batch_rows, int warpgroups) {
   return batch_rows == 64 ? (warpgroups == kWideWarpgroups ? kWideTileCycles : 735) : batch_rows == 128 ? 518 : 830;
@@ -253,7 +252,8 @@ inline int64_t split_sums_cycles(int64_t splits, int64_t m, int64_t columns) {
 // multiprocessor.
 inline int64_t wgmma_waves_cycles(const FragmentMmPlan& plan, int64_t ctas, int64_t tiles, int multiprocessors) {
   const int64_t waves = (ctas + multiprocessors - 1) / multiprocessors;
-  return waves * (tiles * wgmma_tile_cycles(plan.batch_rows, plan.warpgroups) + wave_intercept_cycles(plan.warpgroups));
+  const int64_t tile_cycles = wgmma_tile_cycles(plan.batch_rows, plan.warpgroups);
+  return waves * (tiles * tile_cycles + wave_intercept_cycles(plan.warpgroups));
 }
 
 // The estimated cycles of one wgmma plan: whole waves, plus the split sums when K is split, or the
@@ -396,10 +396,10 @@ inline FragmentMmPlan split_k_plan(int64_t m, int64_t padded_n, int64_t k_tiles,
 inline bool batch_tile_candidate(int batch_rows, int64_t m) { return batch_rows == 64 || m > batch_rows / 2; }
 
 // The 64-row tile's wide CTA is a candidate for a batch of one 64-row tile (decode batches, where
-// it was measured) where its CTAs fill at least kWideMinWaveFill of their waves: its estimate is
-// the four-warpgroup CTA's at best, which a split tail can beat where the cost model does not see
-// it (H100, C++ benchmark, M = 64, 38400 x 2064: 86 wide CTAs on 132 multiprocessors 39.7 us,
-// 132 CTAs of four and a tail in 7 K splits 35.7).
+// it was measured) where its CTAs fill at least kWideMinWaveFill of their waves. Below that the
+// cost model prefers it to CTAs of four whose last wave runs as a split tail, which ran faster
+// (H100, C++ benchmark, M = 64, 38400 x 2064: 86 wide CTAs on 132 multiprocessors 39.7 us, 132
+// CTAs of four and a tail in 7 K splits 35.7).
 constexpr double kWideMinWaveFill = 0.8;
 inline bool wide_tile_candidate(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
   if (m > 64) return false;
