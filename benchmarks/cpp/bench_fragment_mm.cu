@@ -15,8 +15,7 @@
     Usage:
       bench_fragment_mm [--m=<rows>] [--n=<out features>] [--k=<in features>] [--iterations=<n>]
                         [--batch_rows=<64|128|256>] [--wide] [--splits=<n>] [--split_k_rows=<8|16>]
-                        [--no_tail]
-                        [--split_sums=<cluster|kernel>] [--no_check]
+                        [--no_tail] [--split_sums=<cluster|kernel>] [--no_check]
       bench_fragment_mm --m=1 --n=28672 --k=8192 --iterations=200
 */
 
