@@ -185,19 +185,18 @@ cudaError_t launch_fragment_mm(const FragmentMmPlan& plan, const T* x, int64_t m
   cudaError_t status = cudaSuccess;
   const auto launch_wgmma = [&](auto batch_rows) {
     constexpr int kBatchRows = decltype(batch_rows)::value;
+    constexpr int kWarpgroups = consumer_warpgroups(kBatchRows);
     if constexpr (kXByTma<kBatchRows>) {
+      if (plan.warpgroups != kWarpgroups) return cudaErrorInvalidValue;  // no such kernel
       return launch_ordered_wgmma<T, kBatchRows>(plan, params, epilogue, workspace, multiprocessors, overlap, stream);
-    } else if (plan.warpgroups == kWideWarpgroups) {
-      return launch_wgmma_parts<T, kBatchRows, kWideWarpgroups>(nullptr, plan, params, epilogue, stream);
     } else {
-      return launch_wgmma_parts<T, kBatchRows, consumer_warpgroups(kBatchRows)>(nullptr, plan, params, epilogue,
-                                                                                stream);
+      if (plan.warpgroups == kWideWarpgroups) {
+        return launch_wgmma_parts<T, kBatchRows, kWideWarpgroups>(nullptr, plan, params, epilogue, stream);
+      }
+      if (plan.warpgroups != kWarpgroups) return cudaErrorInvalidValue;  // no such kernel
+      return launch_wgmma_parts<T, kBatchRows, kWarpgroups>(nullptr, plan, params, epilogue, stream);
     }
   };
-  if (plan.batch_rows != 0 && plan.warpgroups != consumer_warpgroups(plan.batch_rows) &&
-      !(plan.batch_rows == 64 && plan.warpgroups == kWideWarpgroups)) {
-    return cudaErrorInvalidValue;  // no such kernel
-  }
   switch (plan.batch_rows) {
     case 64: status = launch_wgmma(std::integral_constant<int, 64>{}); break;
     case 128: status = launch_wgmma(std::integral_constant<int, 128>{}); break;

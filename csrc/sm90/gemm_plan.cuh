@@ -401,9 +401,7 @@ inline bool batch_tile_candidate(int batch_rows, int64_t m) { return batch_rows 
 // (H100, C++ benchmark, M = 64, 38400 x 2064: 86 wide CTAs on 132 multiprocessors 39.7 us, 132
 // CTAs of four and a tail in 7 K splits 35.7).
 constexpr double kWideMinWaveFill = 0.8;
-inline bool wide_tile_candidate(int64_t m, int64_t padded_n, int64_t k_tiles, int multiprocessors) {
-  if (m > 64) return false;
-  const auto [plan, cycles] = wgmma_plan(64, kWideWarpgroups, m, padded_n, k_tiles, multiprocessors);
+inline bool fills_its_waves(const FragmentMmPlan& plan, int multiprocessors) {
   const int64_t ctas = plan.m_blocks * plan.strip_blocks * plan.splits;
   const int64_t waves = (ctas + multiprocessors - 1) / multiprocessors;
   return ctas >= kWideMinWaveFill * static_cast<double>(waves * multiprocessors);
@@ -414,20 +412,25 @@ inline FragmentMmPlan plan_fragment_mm(int64_t m, int64_t padded_n, int64_t k_ti
     // Each batch tile's best plan with its tail, if one pays, and the cheapest of those: a tile
     // whose last wave a tail shortens can beat one that fills its waves (H100, C++ benchmark, 28672
     // x 8192 at M = 320: the 128-row tile 320.5 us, with a tail 288.9).
-    const auto with_its_tail = [&](int batch_rows, int warpgroups) {
-      const auto [plan, cycles] = wgmma_plan(batch_rows, warpgroups, m, padded_n, k_tiles, multiprocessors);
-      const FragmentMmPlan tailed = with_tail(plan, cycles, m, padded_n, k_tiles, multiprocessors);
+    const auto plan_of = [&](int batch_rows, int warpgroups) {
+      return wgmma_plan(batch_rows, warpgroups, m, padded_n, k_tiles, multiprocessors);
+    };
+    const auto with_its_tail = [&](const std::pair<FragmentMmPlan, int64_t>& untailed) {
+      const FragmentMmPlan tailed = with_tail(untailed.first, untailed.second, m, padded_n, k_tiles, multiprocessors);
       return std::pair<FragmentMmPlan, int64_t>{tailed, wgmma_cycles(tailed, m, padded_n, multiprocessors)};
     };
-    std::pair<FragmentMmPlan, int64_t> best = with_its_tail(64, consumer_warpgroups(64));
-    const auto consider = [&](int batch_rows, int warpgroups) {
-      if (!batch_tile_candidate(batch_rows, m)) return;
-      const auto candidate = with_its_tail(batch_rows, warpgroups);
+    std::pair<FragmentMmPlan, int64_t> best = with_its_tail(plan_of(64, consumer_warpgroups(64)));
+    const auto consider = [&](const std::pair<FragmentMmPlan, int64_t>& untailed) {
+      const auto candidate = with_its_tail(untailed);
       if (candidate.second < best.second) best = candidate;
     };
-    if (wide_tile_candidate(m, padded_n, k_tiles, multiprocessors)) consider(64, kWideWarpgroups);
-    consider(128, consumer_warpgroups(128));
-    consider(256, consumer_warpgroups(256));
+    if (m <= 64) {
+      const auto wide = plan_of(64, kWideWarpgroups);
+      if (fills_its_waves(wide.first, multiprocessors)) consider(wide);
+    }
+    for (const int batch_rows : {128, 256}) {
+      if (batch_tile_candidate(batch_rows, m)) consider(plan_of(batch_rows, consumer_warpgroups(batch_rows)));
+    }
     return best.first;
   }
   return split_k_plan(m, padded_n, k_tiles, multiprocessors, m <= 8 ? 1 : 2);
