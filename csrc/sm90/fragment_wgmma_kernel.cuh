@@ -163,6 +163,28 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
   }
 }
 
+// Whether the consumers' loop runs kXStages tiles at a time, every stage, weight ring slot and
+// barrier a constant (the loop over stages computed them: 139 -> 118 instructions a tile at 64 and
+// 128 batch rows). Where m64n64 and m64n128 wgmmas are short, the consumers' other instructions
+// slow the tensor pipe about as much as they take to issue (benchmarks/NOTES.md, v42): H200,
+// bench_fragment_mm, us, 128 rows: M=128 8192^2 32.5 -> 30.1, 28672 x 8192 104.8 -> 96.6; M=256
+// 6144 x 4096 28.3 -> 25.4; 64 rows, seven warpgroups: M=64 28672 x 8192 70.1 -> 66.1; four:
+// M=64 8192^2 25.3 -> 24.8, 8192 x 28672 70.5 -> 71.0. The 256-row tile keeps the loop: it would
+// spill (its nine warps hold at most 168 registers), and its m64n256 steps hide the issue.
+template <int kBatchRows>
+constexpr bool kUnrolledStages = kBatchRows <= 128;
+
+// f(std::integral_constant<int, k>{}) for each k of the sequence, in order.
+template <typename F, int... kValues>
+__device__ __forceinline__ void for_each_constant(F&& f, std::integer_sequence<int, kValues...>) {
+  (f(std::integral_constant<int, kValues>{}), ...);
+}
+template <int kValue>
+__host__ __device__ constexpr int value_of(std::integral_constant<int, kValue>) {
+  return kValue;
+}
+__host__ __device__ constexpr int value_of(int value) { return value; }
+
 // grid (ceil(padded_n / (64 * kWarpgroups)), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows,
 // kWarpgroups> threads; kWgmmaSharedBytes<kBatchRows, kWarpgroups> bytes of dynamic shared memory.
 // `x_map` is a TMA tensor map with a 64 x kBatchRows box and the 128-byte swizzle
@@ -217,13 +239,16 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows, kWarpgroups>, 1)
   float acc[kBatchRows / 2] = {};
   uint32_t a[2][4];
   const int refills = tiles - kXStages;  // tiles whose stage the producer refills: 0 .. refills - 1
-  int stage = 0;
-  uint32_t phase = 0;  // parity of the stage's full barrier for this pass over the ring
-  for (int i = 0; i < tiles; ++i) {
-    weights.copy_next();  // tile i + kDepth - 1
+  // Tile i of the split, at x stage i % kXStages (`stage`: an int, or a std::integral_constant
+  // where the loop is unrolled over the stages), which is also its weight ring slot; `phase` is
+  // the parity of the stage's full barrier for this pass over the stages.
+  static_assert(kXStages == Ring::kDepth, "a tile's x stage is its weight ring slot");
+  const auto consume_tile = [&](int i, uint32_t phase, auto stage_of_tile) {
+    const int stage = value_of(stage_of_tile);
+    weights.copy_into(stage == 0 ? Ring::kDepth - 1 : stage - 1);  // tile i + kDepth - 1
     uint4 tile_codes;
     uint32_t tile_scales;
-    weights.read_next(tile_codes, tile_scales);  // tile i
+    weights.read(stage, tile_codes, tile_scales);  // tile i
     Pair<T> scale[2];
     scale_pairs<T>(tile_scales, scale);
     const uint32_t step_codes[kFragmentSteps] = {tile_codes.x, tile_codes.y, tile_codes.z, tile_codes.w};
@@ -249,7 +274,27 @@ __global__ void __launch_bounds__(kWgmmaThreads<kBatchRows, kWarpgroups>, 1)
         barrier_arrive<kWgmmaThreads<kBatchRows, kWarpgroups>>(empty_barrier(previous_stage));
       }
     }
-    if (++stage == kXStages) stage = 0, phase ^= 1;
+  };
+  if constexpr (kUnrolledStages<kBatchRows>) {
+    // kXStages tiles at a time, then the last ones (fewer than kXStages) at stages 0, 1, ...
+    int first = 0;
+    uint32_t phase = 0;
+    for (; first + kXStages <= tiles; first += kXStages, phase ^= 1) {
+      for_each_constant([&](auto stage) { consume_tile(first + value_of(stage), phase, stage); },
+                        std::make_integer_sequence<int, kXStages>{});
+    }
+    for_each_constant(
+        [&](auto stage) {
+          if (value_of(stage) < tiles - first) consume_tile(first + value_of(stage), phase, stage);
+        },
+        std::make_integer_sequence<int, kXStages - 1>{});
+  } else {
+    int stage = 0;
+    uint32_t phase = 0;
+    for (int i = 0; i < tiles; ++i) {
+      consume_tile(i, phase, stage);
+      if (++stage == kXStages) stage = 0, phase ^= 1;
+    }
   }
   cute::warpgroup_wait<0>();
 

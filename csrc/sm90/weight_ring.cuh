@@ -13,10 +13,12 @@
 // the 4-byte aligned scale pair that holds its 2 scale bytes (lanes 2j and 2j + 1 copy the same
 // pair, each into its own place).
 //
-// The ring walks its tiles in order: the next copy's source and slot and the next read's slot are
-// carried from tile to tile rather than computed from the tile's index, and a missing strip's slots
-// are zeroed once instead of a branch at every read (the copy and read ran ~50 of the consumer's
-// ~156 instructions a tile: ncu, 64-row tile, v34).
+// The ring walks its tiles in order: the next copy's source is carried from tile to tile rather
+// than computed from the tile's index, and a missing strip's slots are zeroed once instead of a
+// branch at every read (the copy and read ran ~50 of the consumer's ~156 instructions a tile: ncu,
+// 64-row tile, v34). Tile i's copy goes to slot (i + kDepth - 1) % kDepth and its read comes from
+// slot i % kDepth, which the kernel's loop, unrolled over the slots, makes constants that fold
+// into the instructions' offsets.
 #pragma once
 
 #include <cstdint>
@@ -59,52 +61,45 @@ class WeightRing {
       }
     }
 #pragma unroll
-    for (int i = 0; i < kDepth - 1; ++i) copy_next();
+    for (int slot = 0; slot < kDepth - 1; ++slot) copy_into(slot);
   }
 
-  // Starts copying the next tile into its slot and closes a cp.async group, empty past the last
-  // tile: the groups stay one a tile, which read_next() counts on.
-  __device__ __forceinline__ void copy_next() {
+  // Starts copying the next tile into `slot` and closes a cp.async group, empty past the last
+  // tile: the groups stay one a tile, which read() counts on.
+  __device__ __forceinline__ void copy_into(int slot) {
     if (copies_left_ > 0) {
-      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(codes_slot0_ + copy_slot_), "l"(next_codes_)
+      asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(codes_slot0_ + slot * kWeightSlotBytes),
+                   "l"(next_codes_)
                    : "memory");
-      asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(scales_slot0_ + copy_slot_),
+      asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(scales_slot0_ + slot * kWeightSlotBytes),
                    "l"(next_scale_pair_)
                    : "memory");
       next_codes_ += 32, next_scale_pair_ += 16, --copies_left_;
     }
     asm volatile("cp.async.commit_group;\n" ::: "memory");
-    copy_slot_ = next_slot(copy_slot_);
   }
 
-  // The next tile's code word and scale bytes (row g's in the low byte), once its copy has landed.
-  // That tile's group is the kDepth-th newest of this lane: the kDepth - 1 copies issued after it
-  // may still run.
-  __device__ __forceinline__ void read_next(uint4& tile_codes, uint32_t& tile_scales) {
+  // The code word and scale bytes (row g's in the low byte) of the tile in `slot`, once its copy
+  // has landed. That tile's group is the kDepth-th newest of this lane: the kDepth - 1 copies
+  // issued after it may still run.
+  __device__ __forceinline__ void read(int slot, uint4& tile_codes, uint32_t& tile_scales) {
     asm volatile("cp.async.wait_group %0;\n" ::"n"(kDepth - 1) : "memory");
     uint32_t pair;
     asm volatile("ld.shared.v4.u32 {%0, %1, %2, %3}, [%4];\n"
                  : "=r"(tile_codes.x), "=r"(tile_codes.y), "=r"(tile_codes.z), "=r"(tile_codes.w)
-                 : "r"(codes_slot0_ + read_slot_)
+                 : "r"(codes_slot0_ + slot * kWeightSlotBytes)
                  : "memory");
-    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(pair) : "r"(scales_slot0_ + read_slot_) : "memory");
+    asm volatile("ld.shared.u32 %0, [%1];\n" : "=r"(pair) : "r"(scales_slot0_ + slot * kWeightSlotBytes) : "memory");
     tile_scales = pair >> scale_shift_;
-    read_slot_ = next_slot(read_slot_);
   }
 
  private:
-  static __device__ __forceinline__ uint32_t next_slot(uint32_t slot) {
-    return slot == (kDepth - 1) * kWeightSlotBytes ? 0 : slot + kWeightSlotBytes;
-  }
-
   uint32_t codes_slot0_;   // this lane's code word in slot 0 (shared address)
   uint32_t scales_slot0_;  // this lane's scale pair in slot 0
   int scale_shift_;        // 16 for odd lanes: their scales are the pair's high half
   const uint4* next_codes_;          // this lane's code word of the next tile to copy
   const uint32_t* next_scale_pair_;  // the scale pair holding this lane's scales, same tile
   int copies_left_;                  // tiles not yet copied
-  uint32_t copy_slot_ = 0;           // byte offset of the next copy's slot
-  uint32_t read_slot_ = 0;           // and of the next read's
 };
 
 }  // namespace nvfp4::sm90
