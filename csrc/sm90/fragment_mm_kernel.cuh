@@ -35,6 +35,7 @@
 #include "cuda/quantize_block.cuh"
 #include "nvfp4/fragment_layout.h"
 #include "sm90/tma_copy.cuh"
+#include "sm90/unrolled.cuh"
 
 namespace nvfp4::sm90 {
 
@@ -193,6 +194,12 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 // at this kernel's 6 (78 registers) M = 4 56.3 -> 55.9, M = 8 55.9 -> 55.8; M = 8 8192^2 19.35 ->
 // 18.97; 16 rows a warp even (8192^2 22.3 -> 22.4, 8192 x 28672 62.3 -> 62.3). 12 slots were slower.
 constexpr int kXRingSlots = 8;
+// The CTAs of the ring's kernels a multiprocessor holds, which their launch bounds keep (their
+// loop runs a turn of the ring at a time, and ptxas would otherwise take 67, 86 and 76 registers
+// for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each).
+constexpr int x_ring_ctas_per_multiprocessor(int n_tiles, int tile_group) {
+  return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 8;
+}
 constexpr int kXRingLag = 1;
 static_assert(kXRingLag >= 1, "thread 0 refills a slot its own warp has read: lag 0 would wait on itself");
 static_assert((kXRingSlots & (kXRingSlots - 1)) == 0, "a power of two: the slot and phase are a mask and a shift");
@@ -343,7 +350,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // for kRing, whose copies read `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles,
 // make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32)
+__global__ void __launch_bounds__(kWarpsPerBlock * 32, kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 1)
     fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                              FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
@@ -404,10 +411,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
     __syncthreads();
   }
-  // kRing, thread 0: copies tile `tile` of the split into its slot.
-  const auto copy_ring_tile = [&](int tile) {
+  // kRing, thread 0: copies tile `tile` of the split into its slot, tile % kXRingSlots.
+  const auto copy_ring_tile = [&](int tile, int slot) {
     if (tile >= split_tiles) return;
-    const int slot = tile % kXRingSlots;
     const uint32_t full = ring_full + 8 * slot;
     mbarrier_arrive_expect(full, x_ring_slot_bytes(kNTiles));
     copy_x_tile(x_map, ring_slots + slot * x_ring_slot_bytes(kNTiles), full,
@@ -425,8 +431,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   // One tile (the split's i-th). The lane works on block t of it (fragment_layout.h): its x
   // operands for the four steps are the 16 contiguous values of that block (two 16-byte loads a
   // batch row, all issued before the MMAs), and its weights share the two scales of rows g and
-  // g + 8. kInK: the tile lies inside K for every lane, so no load needs a guard.
-  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i, auto in_k) {
+  // g + 8. kInK: the tile lies inside K for every lane, so no load needs a guard. kRing: the tile's
+  // slot is i % kXRingSlots (`slot`: a constant where the loop runs a turn of the ring at a time)
+  // and `phase` the parity of this turn.
+  const auto process_tile = [&](const uint4& codes, uint32_t scale_bytes, int i, auto in_k, int slot,
+                                uint32_t phase) {
     [[maybe_unused]] constexpr bool kInK = decltype(in_k)::value;  // x from global memory only
     Pair<T> scale[2];
     scale_pairs<T>(scale_bytes, scale);
@@ -434,13 +443,13 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     uint4 x_block[kNTiles][2];
     [[maybe_unused]] uint32_t ring_slot = 0;
     if constexpr (kX == XSource::kRing) {
-      if (threadIdx.x == 0 && i >= kXRingLag) {
-        const int read = i - kXRingLag;  // every warp has read it: refill its slot
-        mbarrier_wait(ring_empty + 8 * (read % kXRingSlots), (read / kXRingSlots) % 2);
-        copy_ring_tile(read + kXRingSlots);
+      if (threadIdx.x == 0 && i >= kXRingLag) {  // every warp has read tile i - kXRingLag: refill its slot
+        const int read_slot = (slot + kXRingSlots - kXRingLag) % kXRingSlots;
+        mbarrier_wait(ring_empty + 8 * read_slot, slot >= kXRingLag ? phase : phase ^ 1);
+        copy_ring_tile(i - kXRingLag + kXRingSlots, read_slot);
       }
-      mbarrier_wait(ring_full + 8 * (i % kXRingSlots), (i / kXRingSlots) % 2);
-      ring_slot = ring_slots + (i % kXRingSlots) * x_ring_slot_bytes(kNTiles);
+      mbarrier_wait(ring_full + 8 * slot, phase);
+      ring_slot = ring_slots + slot * x_ring_slot_bytes(kNTiles);
     }
 #pragma unroll
     for (int j = 0; j < kNTiles; ++j) {
@@ -467,7 +476,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
     if constexpr (kX == XSource::kRing) {
       __syncwarp();
-      if (lane == 0) mbarrier_arrive(ring_empty + 8 * (i % kXRingSlots));
+      if (lane == 0) mbarrier_arrive(ring_empty + 8 * slot);
     }
 #pragma unroll
     for (int step = 0; step < kFragmentSteps; ++step) {
@@ -507,7 +516,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
   cuda::wait_for_prior_grids();  // x, alpha, bias and out may belong to the kernel before this one
   if constexpr (kX == XSource::kRing) {
     if (threadIdx.x == 0) {
-      for (int tile = 0; tile < kXRingSlots; ++tile) copy_ring_tile(tile);
+      for (int tile = 0; tile < kXRingSlots; ++tile) copy_ring_tile(tile, tile);
     }
   } else if constexpr (kX == XSource::kShared) {
     // The CTA's rows of x over its split, 16 bytes a copy (K is a multiple of 16, so a chunk lies
@@ -535,7 +544,9 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     __syncthreads();
     if (round_x) round_x_shared<T>(x_shared, split_tiles, x_rows, tile_begin * kFragmentK, p.k, gs, rounding_table);
   }
-  for (int i = 0; i < tiles; i += kTileGroup) {
+  // Tiles i .. i + kTileGroup - 1 (kRing: at slots first_slot + j, a constant or an int, and
+  // parity `phase`), with the next group's loads issued first.
+  const auto consume_group = [&](int i, auto first_slot, uint32_t phase) {
     uint4 group_codes[kTileGroup];
     uint32_t group_scales[kTileGroup];
     codes_ahead += 32 * kTileGroup, scales_ahead += 32 * kTileGroup;
@@ -549,13 +560,38 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
     }
     if (i + kTileGroup <= full_tiles) {
 #pragma unroll
-      for (int j = 0; j < kTileGroup; ++j) process_tile(group_codes[j], group_scales[j], i + j, std::true_type{});
+      for (int j = 0; j < kTileGroup; ++j) {
+        process_tile(group_codes[j], group_scales[j], i + j, std::true_type{}, value_of(first_slot) + j, phase);
+      }
     } else {
 #pragma unroll
       for (int j = 0; j < kTileGroup; ++j) {
-        if (i + j < tiles) process_tile(group_codes[j], group_scales[j], i + j, std::false_type{});
+        if (i + j < tiles) {
+          process_tile(group_codes[j], group_scales[j], i + j, std::false_type{}, value_of(first_slot) + j, phase);
+        }
       }
     }
+  };
+  int i = 0;
+  if constexpr (kX == XSource::kRing) {
+    // A turn of the ring at a time, each tile's slot a constant: the slots' barriers and
+    // addresses, computed from the tile's index, were ~10 of the 16-row loop's ~147 instructions
+    // a tile, and thread 0's refills more.
+    static_assert(kXRingSlots % kTileGroup == 0, "a turn of the ring is whole groups");
+    constexpr int kGroupsPerTurn = kXRingSlots / kTileGroup;
+    uint32_t phase = 0;
+    for (; i + kXRingSlots <= tiles; i += kXRingSlots, phase ^= 1) {
+      for_each_constant(
+          [&](auto group) {
+            constexpr int kFirstSlot = kTileGroup * value_of(group);
+            consume_group(i + kFirstSlot, std::integral_constant<int, kFirstSlot>{}, phase);
+          },
+          std::make_integer_sequence<int, kGroupsPerTurn>{});
+    }
+  }
+  for (; i < tiles; i += kTileGroup) {
+    const uint32_t position = static_cast<uint32_t>(i);  // non-negative: a mask and a shift
+    consume_group(i, static_cast<int>(position % kXRingSlots), position / kXRingSlots % 2);
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.

@@ -29,6 +29,7 @@
 
 #include "cuda/dependent_launch.cuh"
 #include "sm90/fragment_mm_kernel.cuh"
+#include "sm90/unrolled.cuh"
 #include "sm90/weight_ring.cuh"
 #include "sm90/x_stages.cuh"
 
@@ -173,17 +174,6 @@ __device__ __forceinline__ void store_through_shared(const float (&acc)[kBatchRo
 // spill (its nine warps hold at most 168 registers), and its m64n256 steps hide the issue.
 template <int kBatchRows>
 constexpr bool kUnrolledStages = kBatchRows <= 128;
-
-// f(std::integral_constant<int, k>{}) for each k of the sequence, in order.
-template <typename F, int... kValues>
-__device__ __forceinline__ void for_each_constant(F&& f, std::integer_sequence<int, kValues...>) {
-  (f(std::integral_constant<int, kValues>{}), ...);
-}
-template <int kValue>
-__host__ __device__ constexpr int value_of(std::integral_constant<int, kValue>) {
-  return kValue;
-}
-__host__ __device__ constexpr int value_of(int value) { return value; }
 
 // grid (ceil(padded_n / (64 * kWarpgroups)), splits, ceil(m / kBatchRows)); kWgmmaThreads<kBatchRows,
 // kWarpgroups> threads; kWgmmaSharedBytes<kBatchRows, kWarpgroups> bytes of dynamic shared memory.

@@ -92,6 +92,9 @@ constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
 // waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
 // (1.1 waves) 27.0.
 constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
+static_assert(x_ring_ctas_per_multiprocessor(2, 2) == split_k_ctas_per_multiprocessor(2, 2) &&
+                  x_ring_ctas_per_multiprocessor(1, 4) == split_k_ctas_per_multiprocessor(1, 4),
+              "the x ring's kernels hold as many CTAs a multiprocessor as the plans count on");
 // x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it
 // fits beside as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the
 // system keeps a CTA, the CTA's split sums and the table that W4A4 rounding puts after x. At 1-4
