@@ -545,8 +545,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, kX == XSource::kRing ? x_
     if (round_x) round_x_shared<T>(x_shared, split_tiles, x_rows, tile_begin * kFragmentK, p.k, gs, rounding_table);
   }
   // Tiles i .. i + kTileGroup - 1 (kRing: at slots first_slot + j, a constant or an int, and
-  // parity `phase`), with the next group's loads issued first.
-  const auto consume_group = [&](int i, auto first_slot, uint32_t phase) {
+  // parity `phase`), with the next group's loads issued first. kInTurn: the group is part of a whole
+  // turn of the ring, its tiles all inside the split, where no tile needs a guard (x comes from
+  // the ring).
+  const auto consume_group = [&](int i, auto first_slot, uint32_t phase, auto in_turn) {
+    constexpr bool kInTurn = decltype(in_turn)::value;
     uint4 group_codes[kTileGroup];
     uint32_t group_scales[kTileGroup];
     codes_ahead += 32 * kTileGroup, scales_ahead += 32 * kTileGroup;
@@ -558,7 +561,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, kX == XSource::kRing ? x_
         next_scales[j] = load_streamed(scales_ahead + 32 * j);
       }
     }
-    if (i + kTileGroup <= full_tiles) {
+    if (kInTurn || i + kTileGroup <= full_tiles) {
 #pragma unroll
       for (int j = 0; j < kTileGroup; ++j) {
         process_tile(group_codes[j], group_scales[j], i + j, std::true_type{}, value_of(first_slot) + j, phase);
@@ -580,18 +583,19 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32, kX == XSource::kRing ? x_
     static_assert(kXRingSlots % kTileGroup == 0, "a turn of the ring is whole groups");
     constexpr int kGroupsPerTurn = kXRingSlots / kTileGroup;
     uint32_t phase = 0;
+#pragma unroll 1
     for (; i + kXRingSlots <= tiles; i += kXRingSlots, phase ^= 1) {
       for_each_constant(
           [&](auto group) {
             constexpr int kFirstSlot = kTileGroup * value_of(group);
-            consume_group(i + kFirstSlot, std::integral_constant<int, kFirstSlot>{}, phase);
+            consume_group(i + kFirstSlot, std::integral_constant<int, kFirstSlot>{}, phase, std::true_type{});
           },
           std::make_integer_sequence<int, kGroupsPerTurn>{});
     }
   }
   for (; i < tiles; i += kTileGroup) {
     const uint32_t position = static_cast<uint32_t>(i);  // non-negative: a mask and a shift
-    consume_group(i, static_cast<int>(position % kXRingSlots), position / kXRingSlots % 2);
+    consume_group(i, static_cast<int>(position % kXRingSlots), position / kXRingSlots % 2, std::false_type{});
   }
 
   // Accumulator fragment: d0, d1 at weight row g, batch columns 2t, 2t + 1; d2, d3 at row g + 8.
