@@ -82,7 +82,7 @@ constexpr int64_t kLongSplitTiles = 32;
 constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
 // The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a): 56
 // registers a thread with 8 batch rows a warp and two tiles ahead, 80 with four ahead, 68 with 16
-// rows (through the ring of x tiles, as its launch bounds hold it, 64, 80 and 72: 8, 6 and 7 CTAs).
+// rows (through the ring of x tiles, within its launch bounds, 62, 80 and 72: 8, 6 and 7 CTAs).
 constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
   return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 9;
 }
