@@ -194,9 +194,9 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 // at this kernel's 6 (78 registers) M = 4 56.3 -> 55.9, M = 8 55.9 -> 55.8; M = 8 8192^2 19.35 ->
 // 18.97; 16 rows a warp even (8192^2 22.3 -> 22.4, 8192 x 28672 62.3 -> 62.3). 12 slots were slower.
 constexpr int kXRingSlots = 8;
-// The CTAs of the ring's kernels a multiprocessor holds, which their launch bounds keep (their
-// loop runs a turn of the ring at a time, and ptxas would otherwise take 67, 86 and 76 registers
-// for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each).
+// The CTAs of the ring's kernels a multiprocessor holds, which their launch bounds keep: their
+// loop runs a turn of the ring at a time, and without the bounds ptxas took 67, 86 and 76
+// registers for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each.
 constexpr int x_ring_ctas_per_multiprocessor(int n_tiles, int tile_group) {
   return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 8;
 }
@@ -350,7 +350,8 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // for kRing, whose copies read `x_map` (x as a TMA tensor map of 64 x 8 * kNTiles tiles,
 // make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
-__global__ void __launch_bounds__(kWarpsPerBlock * 32, kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 1)
+__global__ void __launch_bounds__(kWarpsPerBlock * 32,
+                                  kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 1)
     fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                              FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
