@@ -196,7 +196,9 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 constexpr int kXRingSlots = 8;
 // The CTAs of the ring's kernels a multiprocessor holds, which their launch bounds keep: their
 // loop runs a turn of the ring at a time, and without the bounds ptxas took 67, 86 and 76
-// registers for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each.
+// registers for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each. The other kernels'
+// bounds name no minimum (0): a minimum of 1 made ptxas give them 63-98 registers instead of
+// 56-80, fewer CTAs than the plans count on.
 constexpr int x_ring_ctas_per_multiprocessor(int n_tiles, int tile_group) {
   return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 8;
 }
@@ -351,7 +353,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32,
-                                  kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 1)
+                                  kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 0)
     fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                              FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");
