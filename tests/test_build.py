@@ -131,6 +131,44 @@ def test_hopper_gemm_kernels_do_not_spill():
         assert usage["LOCAL"] == 0 and usage["STACK"] == 0, f"{name} spills: {usage}"
 
 
+# The split-K kernel's CTAs a multiprocessor that the plans count on (csrc/sm90/gemm_plan.cuh,
+# split_k_ctas_per_multiprocessor, and csrc/sm90/fragment_mm_kernel.cuh's
+# x_ring_ctas_per_multiprocessor for x through the ring), by (batch tiles of 8 rows a warp, tiles
+# loaded ahead, x through the ring). The ring's kernels hold theirs by their launch bounds.
+SPLIT_K_CTAS_PER_MULTIPROCESSOR = {
+    (1, 2, False): 9,
+    (1, 4, False): 6,
+    (2, 2, False): 7,
+    (1, 2, True): 8,
+    (1, 4, True): 6,
+    (2, 2, True): 7,
+}
+X_RING_SOURCE = 2  # XSource::kRing, the enum's value in the kernels' mangled names
+
+
+def test_split_k_kernels_leave_room_for_the_ctas_the_plans_count_on():
+    """Each split-K kernel's registers leave room for as many 128-thread CTAs a multiprocessor as
+    the plans assume (a multiprocessor's 64K registers, allocated per warp in units of 256): a
+    change that gives a kernel more registers puts a plan's CTAs in a second wave on the GPU,
+    slower and correct; it fails here, without a GPU."""
+    if "_C_sm90" not in _build.manifest()["modules"]:
+        pytest.skip("this build has no nvfp4._C_sm90")
+    pattern = re.compile(r"fragment_mm_split_kernelI(?:13__nv_bfloat16|6__half)Li(\d)ELi(\d)ELNS0_7XSourceE(\d)E")
+    kernels = {}
+    for name, usage in kernel_resources("_C_sm90").items():
+        match = pattern.search(name)
+        if match is not None:
+            n_tiles, tile_group, source = (int(group) for group in match.groups())
+            kernels[name] = ((n_tiles, tile_group, source == X_RING_SOURCE), usage["REG"])
+    # 8 rows two or four tiles ahead and 16 rows two ahead, from global memory, shared memory
+    # (8 rows only) and the ring, for two types
+    assert len(kernels) == 16, sorted(kernels)
+    for name, (kind, registers) in kernels.items():
+        warp_registers = -(-registers * 32 // 256) * 256
+        ctas = 65536 // (4 * warp_registers)
+        assert ctas >= SPLIT_K_CTAS_PER_MULTIPROCESSOR[kind], f"{name}: {registers} registers, {ctas} CTAs"
+
+
 @pytest.mark.parametrize(
     ("capability", "module"),
     [
