@@ -131,10 +131,9 @@ def test_hopper_gemm_kernels_do_not_spill():
         assert usage["LOCAL"] == 0 and usage["STACK"] == 0, f"{name} spills: {usage}"
 
 
-# The split-K kernel's CTAs a multiprocessor that the plans count on (csrc/sm90/gemm_plan.cuh,
-# split_k_ctas_per_multiprocessor, and csrc/sm90/fragment_mm_kernel.cuh's
-# x_ring_ctas_per_multiprocessor for x through the ring), by (batch tiles of 8 rows a warp, tiles
-# loaded ahead, x through the ring). The ring's kernels hold theirs by their launch bounds.
+# The split-K kernel's CTAs a multiprocessor that the plans count on (csrc/sm90/fragment_mm_kernel.cuh,
+# split_k_ctas_per_multiprocessor), by (batch tiles of 8 rows a warp, tiles loaded ahead, x
+# through the ring). The ring's kernels hold theirs by their launch bounds.
 SPLIT_K_CTAS_PER_MULTIPROCESSOR = {
     (1, 2, False): 9,
     (1, 4, False): 6,

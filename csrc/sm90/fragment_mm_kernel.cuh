@@ -194,13 +194,16 @@ __device__ void round_x_shared(uint4* x_shared, int tiles, int rows, int64_t fir
 // at this kernel's 6 (78 registers) M = 4 56.3 -> 55.9, M = 8 55.9 -> 55.8; M = 8 8192^2 19.35 ->
 // 18.97; 16 rows a warp even (8192^2 22.3 -> 22.4, 8192 x 28672 62.3 -> 62.3). 12 slots were slower.
 constexpr int kXRingSlots = 8;
-// The CTAs of the ring's kernels a multiprocessor holds, which their launch bounds keep: their
-// loop runs a turn of the ring at a time, and without the bounds ptxas took 67, 86 and 76
-// registers for 8 rows two and four tiles ahead and 16 rows, a CTA fewer each. The other kernels'
-// bounds name no minimum (0): a minimum of 1 made ptxas give them 63-98 registers instead of
-// 56-80, fewer CTAs than the plans count on.
-constexpr int x_ring_ctas_per_multiprocessor(int n_tiles, int tile_group) {
-  return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 8;
+// The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a), which
+// the plans count on: 56 registers a thread with 8 batch rows a warp and two tiles ahead, 80 with
+// four ahead, 68 with 16 rows (9, 6 and 7 CTAs). Through the ring (kRing) the launch bounds hold
+// 8, 6 and 7 (62, 80 and 72 registers): that loop runs a turn of the ring at a time, and without
+// the bounds ptxas took 67, 86 and 76. The other kernels' bounds name no minimum: a minimum of 1
+// made ptxas give them 63-98 registers, fewer CTAs than the plans count on.
+constexpr int split_k_ctas_per_multiprocessor(int n_tiles, int tile_group, XSource x = XSource::kGlobal) {
+  if (n_tiles == 2) return 7;
+  if (tile_group == 4) return 6;
+  return x == XSource::kRing ? 8 : 9;
 }
 constexpr int kXRingLag = 1;
 static_assert(kXRingLag >= 1, "thread 0 refills a slot its own warp has read: lag 0 would wait on itself");
@@ -353,7 +356,7 @@ __device__ __forceinline__ void mma_m16n8k16(float (&d)[4], const uint32_t (&a)[
 // make_x_tensor_map; unused otherwise).
 template <typename T, int kNTiles, int kTileGroup, XSource kX>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32,
-                                  kX == XSource::kRing ? x_ring_ctas_per_multiprocessor(kNTiles, kTileGroup) : 0)
+                                  kX == XSource::kRing ? split_k_ctas_per_multiprocessor(kNTiles, kTileGroup, kX) : 0)
     fragment_mm_split_kernel(const __grid_constant__ CUtensorMap x_map, FragmentMmParams p,
                              FragmentMmEpilogue<T> epilogue) {
   static_assert(kTileGroup == 2 || kTileGroup == 4, "two or four tiles ahead");

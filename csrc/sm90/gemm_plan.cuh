@@ -80,21 +80,12 @@ static_assert(max_split_k_splits(1) <= kMaxClusterSplits && max_split_k_splits(2
 constexpr int64_t kLongSplitTiles = 32;
 // Warps the mma.sync grid aims to keep resident per multiprocessor, for enough loads in flight.
 constexpr int64_t kTargetWarpsPerMultiprocessor = 32;
-// The split-K kernel's CTAs a multiprocessor holds, as its registers allow (ptxas, sm_90a): 56
-// registers a thread with 8 batch rows a warp and two tiles ahead, 80 with four ahead, 68 with 16
-// rows (through the ring of x tiles, within its launch bounds, 62, 80 and 72: 8, 6 and 7 CTAs).
-constexpr int64_t split_k_ctas_per_multiprocessor(int n_tiles, int tile_group) {
-  return n_tiles == 2 ? 7 : tile_group == 4 ? 6 : 9;
-}
 // With 16 batch rows a warp the split-K kernel waits on its loads more than it streams, and a
 // partly filled second wave of CTAs costs nearly a whole one, so it takes the most splits whose
 // CTAs fit one wave. H100, M = 16, 28672 x 8192 (448 CTAs a split): 2 splits 65.5 us (0.97
 // waves), 3 77.8 (1.45), 4 81.0, 5 76.0, 6 79.5; 8192 x 8192 (128 a split): 6 splits 23.4 us, 8
 // (1.1 waves) 27.0.
 constexpr int64_t kSixteenRowCtasPerMultiprocessor = split_k_ctas_per_multiprocessor(2, 2);
-static_assert(x_ring_ctas_per_multiprocessor(2, 2) == split_k_ctas_per_multiprocessor(2, 2) &&
-                  x_ring_ctas_per_multiprocessor(1, 4) == split_k_ctas_per_multiprocessor(1, 4),
-              "the x ring's kernels hold as many CTAs a multiprocessor as the plans count on");
 // x in shared memory (the split-K kernel's XSource::kShared) with 8 batch rows a warp, where it
 // fits beside as many CTAs as the registers allow: a multiprocessor's 228 KB, less the 1 KB the
 // system keeps a CTA, the CTA's split sums and the table that W4A4 rounding puts after x. At 1-4
